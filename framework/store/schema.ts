@@ -1,0 +1,72 @@
+/**
+ * The results database schema, as numbered migrations. PRAGMA user_version holds the number of migrations applied.
+ * A database whose version is higher than MIGRATIONS.length was written by a newer release and is refused.
+ *
+ * Tables a user can rely on (documented in the README):
+ *   experiments(id, name, description, spec_path, spec_yaml, spec_resolved, created_at, updated_at)
+ *   jobs(id, experiment_id, cell_index, config, config_hash, labels, seed, status, attempts, started_at, ended_at,
+ *        heartbeat_at, host, pid, backend, device, git_commit, error, last_step)
+ *   metrics(job_id, step, name, value, elapsed_seconds)      -- curves, per step (training and evaluation)
+ *   results(job_id, name, value)                             -- final numbers
+ *   artifacts(job_id, name, path)                            -- files a job left behind (checkpoints)
+ */
+
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE experiments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    spec_path TEXT,
+    spec_yaml TEXT,            -- the spec file as written
+    spec_resolved TEXT,        -- JSON: see framework/store/types.ts ResolvedSpecRecord
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+    cell_index INTEGER NOT NULL,             -- position in the expanded grid
+    config TEXT NOT NULL,                    -- resolved TrainConfig as JSON, nested as in the YAML
+    config_hash TEXT NOT NULL,
+    labels TEXT NOT NULL,                    -- JSON object: axis name -> value label
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed', 'interrupted')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT,
+    ended_at TEXT,
+    heartbeat_at TEXT,
+    host TEXT,
+    pid INTEGER,
+    backend TEXT,
+    device TEXT,
+    git_commit TEXT,
+    error TEXT,
+    last_step INTEGER,
+    UNIQUE (experiment_id, config_hash)
+  );
+  CREATE INDEX jobs_by_status ON jobs(experiment_id, status);
+  CREATE TABLE metrics (
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    step INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    elapsed_seconds REAL
+  );
+  CREATE INDEX metrics_by_job ON metrics(job_id, name, step);
+  CREATE TABLE results (
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (job_id, name)
+  );
+  CREATE TABLE artifacts (
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    PRIMARY KEY (job_id, name)
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,37 @@
+/** What the trainer reports while it runs. It knows nothing of sweeps or storage: the caller decides where these go. */
+
+export interface StartInfo {
+  /** Backend actually used (after 'auto' and fallbacks). */
+  backend: string;
+  /** Device or adapter name, e.g. 'cpu (wasm simd)' or the GPU's name. */
+  device: string;
+  /** Planned pre-training steps (an estimate when the budget is wall-clock time). */
+  total_steps: number;
+}
+
+export interface TrainEvents {
+  onStart?(info: StartInfo): void;
+  /** Per-step metrics: loss, lr, logit_scale, pairs_per_second, elapsed_seconds, samples_seen (+ reconstruction_loss). */
+  onStep?(step: number, metrics: Record<string, number>): void;
+  /** Evaluation metrics at a step (zero_shot_top1, ..., retrieval_t2i_r10). */
+  onEval?(step: number, metrics: Record<string, number>): void;
+  /** Free-form progress text (data loading, tuning phase, ...). */
+  onLog?(message: string): void;
+}
+
+export interface TrainResult {
+  backend: string;
+  device: string;
+  /** Final numbers: zero_shot_top1, zero_shot_top5, retrieval_i2t_r1, retrieval_t2i_r1, train_seconds, samples_seen,
+   * train_flops, peak_memory_bytes, ... */
+  results: Record<string, number>;
+}
+
+/** Thrown for a config that cannot run (unknown dataset, missing path, batch bigger than the data, ...). The message
+ * names the config key, what was found and what is allowed. */
+export class ConfigError extends Error {
+  constructor(readonly key: string, message: string) {
+    super(`${key}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
