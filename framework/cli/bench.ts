@@ -1,0 +1,128 @@
+/**
+ * npm run bench [-- --json] [--steps N] [--backend B]: median training-step time of the DEFAULTS config on a
+ * synthetic batch at image mask 0, 0.5 and 0.75, the ratio to mask 0, analytic FLOPs per step, achieved GFLOP/s, and
+ * the GFLOP/s of one large plain 2-D matMul on the same backend. Needs no dataset.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../models/backend.js';
+import { DEFAULTS, deepMerge, type BackendName, type TrainConfig } from '../../models/config.js';
+import { FlipModel } from '../../models/flip-model.js';
+import { estimateTrainCost } from '../../models/flops.js';
+import { AdamW } from '../../models/optimizer.js';
+import { makeRng } from '../../models/random.js';
+import { buildTrainBatch, trainStep } from '../../models/train.js';
+import type { Example } from '../../models/data/dataset.js';
+
+const RATIOS = [0, 0.5, 0.75];
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Random images and token ids (start, 4-12 words, end, padding), as a dataset would give. */
+function syntheticBatch(config: TrainConfig, vocab: number, rng: () => number): { examples: Example[]; ids: Int32Array[] } {
+  const s = config.data.image_size;
+  const ctx = config.model.text.context_length;
+  const examples: Example[] = [];
+  const ids: Int32Array[] = [];
+  for (let b = 0; b < config.train.batch_size; b++) {
+    const image = new Float32Array(s * s * 3);
+    for (let i = 0; i < image.length; i++) image[i] = rng();
+    examples.push({ image, caption: '', label: 0 });
+    const row = new Int32Array(ctx); // pad id 0, start 1, end 2
+    const words = 4 + Math.floor(rng() * 9);
+    row[0] = 1;
+    for (let i = 1; i <= words && i < ctx - 1; i++) row[i] = 3 + Math.floor(rng() * (vocab - 3));
+    row[Math.min(words + 1, ctx - 1)] = 2;
+    ids.push(row);
+  }
+  return { examples, ids };
+}
+
+async function stepSeconds(config: TrainConfig, warmup: number, steps: number): Promise<number[]> {
+  const vocab = config.model.text.vocab_size;
+  const model = new FlipModel(config, vocab, 0);
+  const optimizer = new AdamW(model.store.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 });
+  const rng = makeRng(1);
+  const data = syntheticBatch(config, vocab, rng);
+  const times: number[] = [];
+  const tensorsBefore = tf.memory().numTensors;
+  let tensorsAfterWarmup = 0;
+  for (let i = 0; i < warmup + steps; i++) {
+    if (i === warmup) tensorsAfterWarmup = tf.memory().numTensors;
+    const t0 = performance.now();
+    const batch = buildTrainBatch(config, data.examples, data.ids, model, rng);
+    const { out } = trainStep(model, optimizer, batch, 1e-4);
+    await out.data();
+    out.dispose();
+    if (i >= warmup) times.push((performance.now() - t0) / 1000);
+  }
+  const leaked = tf.memory().numTensors - tensorsAfterWarmup;
+  if (leaked !== 0) console.error(`warning: ${leaked} tensors leaked over ${steps} steps (before model: ${tensorsBefore})`);
+  optimizer.dispose();
+  model.dispose();
+  return times;
+}
+
+async function matmulGflops(): Promise<number> {
+  const a = tf.randomNormal([1024, 768]) as tf.Tensor2D;
+  const b = tf.randomNormal([768, 768]) as tf.Tensor2D;
+  const flops = 2 * 1024 * 768 * 768;
+  const run = async () => {
+    const c = tf.matMul(a, b);
+    await c.data();
+    c.dispose();
+  };
+  await run();
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await run();
+    times.push((performance.now() - t0) / 1000);
+  }
+  a.dispose();
+  b.dispose();
+  return flops / median(times) / 1e9;
+}
+
+async function main(): Promise<void> {
+  const json = process.argv.includes('--json');
+  const steps = Number(arg('--steps') ?? 5);
+  const warmup = Number(arg('--warmup') ?? 2);
+  const backendName = (arg('--backend') ?? DEFAULTS.backend) as BackendName;
+  const info = await selectBackend(backendName, (m) => console.error(m));
+  const stepSecondsByRatio: Record<string, number> = {};
+  const flopsPerStep: Record<string, number> = {};
+  const gflops: Record<string, number> = {};
+  for (const r of RATIOS) {
+    const config = deepMerge(DEFAULTS, { backend: backendName, mask: { image_ratio: r } });
+    const times = await stepSeconds(config, warmup, steps);
+    stepSecondsByRatio[String(r)] = median(times);
+    flopsPerStep[String(r)] = estimateTrainCost(config).flops_per_step;
+    gflops[String(r)] = flopsPerStep[String(r)] / median(times) / 1e9;
+    if (!json) {
+      console.log(
+        `mask ${r.toFixed(2)}: median ${median(times).toFixed(3)} s/step over ${steps} steps ` +
+          `(min ${Math.min(...times).toFixed(3)}, max ${Math.max(...times).toFixed(3)}), ` +
+          `ratio to mask 0 ${(median(times) / stepSecondsByRatio['0']).toFixed(2)}, ` +
+          `${(flopsPerStep[String(r)] / 1e9).toFixed(2)} GFLOP/step, ${gflops[String(r)].toFixed(1)} GFLOP/s`,
+      );
+    }
+  }
+  const mm = await matmulGflops();
+  const ratios = Object.fromEntries(RATIOS.map((r) => [String(r), stepSecondsByRatio[String(r)] / stepSecondsByRatio['0']]));
+  if (json) {
+    console.log(JSON.stringify({ backend: info.backend, device: info.device, step_seconds: stepSecondsByRatio, ratio_to_mask0: ratios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, steps, warmup }));
+  } else {
+    console.log(`backend ${info.backend} (${info.device}); plain matMul [1024x768]x[768x768]: ${mm.toFixed(1)} GFLOP/s`);
+  }
+}
+
+await main();

@@ -1,0 +1,117 @@
+/** `npm run sweep -- SPEC [flags]`: validate a spec, expand its grid, and run (or, with --dry-run, list) its jobs. */
+import { availableParallelism } from 'node:os';
+import { checkConfig } from '../../models/check-config.js';
+import { estimateTrainCost } from '../../models/flops.js';
+import { expandGrid } from '../grid/expand.js';
+import type { Job } from '../grid/job.js';
+import { LocalExecutor } from '../run/local-executor.js';
+import { LogProgress, TerminalProgress } from '../run/progress.js';
+import { Sweep } from '../run/runner.js';
+import { loadSpec } from '../spec/load-spec.js';
+import { SpecError } from '../spec/spec-error.js';
+import { specRecord } from '../spec/spec-record.js';
+import { ResultStore, StoreError } from '../store/result-store.js';
+import { DEFAULT_DB, EXIT, fail, gitCommit, intFlag, parseCli } from './common.js';
+
+const USAGE = `usage: npm run sweep -- SPEC.yaml [options]
+
+  --dry-run              print the expanded grid (labels, hash, cost estimate) and change nothing
+  --set PATH=VALUE       override a base config field, e.g. --set train.steps=50 (repeatable)
+  --db PATH              results database (default ${DEFAULT_DB})
+  --concurrency N        jobs at once (default: one per CPU core, here ${availableParallelism()})
+  --retries N            extra attempts for a failed job (default 1)
+  --job-timeout SECONDS  stop and fail a job that runs longer
+  --plain                plain log lines even on a terminal`;
+
+const args = parseCli('sweep', USAGE, {
+  'dry-run': { type: 'boolean' },
+  set: { type: 'string', multiple: true },
+  db: { type: 'string' },
+  concurrency: { type: 'string' },
+  retries: { type: 'string' },
+  'job-timeout': { type: 'string' },
+  plain: { type: 'boolean' },
+});
+if (args.values.help) fail(USAGE, EXIT.ok);
+if (args.positionals.length !== 1) fail(`sweep: expected one spec file, found ${args.positionals.length}\n\n${USAGE}`, EXIT.invalid);
+
+const concurrency = intFlag('concurrency', args.values.concurrency, availableParallelism(), 1);
+const retries = intFlag('retries', args.values.retries, 1, 0);
+const jobTimeout = args.values['job-timeout'] === undefined ? null : intFlag('job-timeout', args.values['job-timeout'], 0, 1);
+
+let spec;
+let jobs: Job[];
+try {
+  spec = loadSpec(args.positionals[0], { set: args.values.set });
+  jobs = expandGrid(spec, checkConfig);
+} catch (err) {
+  if (err instanceof SpecError) {
+    const n = err.problems.length;
+    fail(`Invalid spec: ${n} problem${n === 1 ? '' : 's'}; nothing was run or recorded.\n${err.message}`, EXIT.invalid);
+  }
+  throw err;
+}
+
+if (args.values['dry-run']) {
+  printPlan(spec.name, jobs);
+  process.exit(EXIT.ok);
+}
+
+let store: ResultStore;
+try {
+  store = ResultStore.open(args.values.db ?? DEFAULT_DB);
+} catch (err) {
+  if (err instanceof StoreError) fail(err.message, EXIT.failed);
+  throw err;
+}
+
+const progress = process.stdout.isTTY && !args.values.plain ? new TerminalProgress() : new LogProgress();
+const sweep = new Sweep({
+  store,
+  executor: new LocalExecutor(),
+  progress,
+  concurrency,
+  retries,
+  jobTimeoutSeconds: jobTimeout,
+  gitCommit: gitCommit(),
+  plannedSteps: (config) => estimateTrainCost(config).steps,
+});
+let interrupted = false;
+const onSignal = (): void => {
+  if (interrupted) return;
+  interrupted = true;
+  progress.log('stopping: running jobs are recorded as interrupted; finished jobs stay (run the same command to resume)');
+  sweep.stop('interrupted by the user (Ctrl-C)');
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+const summary = await sweep.run({ name: spec.name, description: spec.description, file: spec.file, text: spec.text, record: specRecord(spec) }, jobs);
+store.close();
+console.log(
+  `${spec.name}: ${summary.done} done, ${summary.failed} failed, ${summary.interrupted} interrupted, ${summary.alreadyDone} already done before` +
+    `${summary.busyElsewhere ? `, ${summary.busyElsewhere} running elsewhere` : ''} (database ${args.values.db ?? DEFAULT_DB})`,
+);
+process.exit(interrupted ? EXIT.interrupted : summary.failed > 0 ? EXIT.failed : EXIT.ok);
+
+function printPlan(name: string, grid: Job[]): void {
+  const rows = grid.map((j) => {
+    const cost = estimateTrainCost(j.config);
+    return { job: j, cost };
+  });
+  const labelWidth = Math.max(6, ...grid.map((j) => labelsText(j).length));
+  console.log(`${name}: ${grid.length} jobs (dry run: nothing is run or recorded)`);
+  console.log(`${'#'.padStart(4)}  ${'labels'.padEnd(labelWidth)}  ${'hash'.padEnd(16)}  ${'steps'.padStart(7)}  ${'samples'.padStart(9)}  ${'GFLOPs'.padStart(10)}`);
+  for (const { job, cost } of rows) {
+    console.log(
+      `${String(job.index).padStart(4)}  ${labelsText(job).padEnd(labelWidth)}  ${job.hash}  ${String(cost.steps).padStart(7)}  ${String(cost.samples).padStart(9)}  ${(cost.total_flops / 1e9).toFixed(1).padStart(10)}`,
+    );
+  }
+  const total = rows.reduce((s, r) => s + r.cost.total_flops, 0);
+  console.log(`total: ${grid.length} jobs, ${(total / 1e12).toFixed(3)} TFLOPs of training (analytic estimate)`);
+}
+
+function labelsText(job: Job): string {
+  const parts = Object.entries(job.labels).map(([k, v]) => `${k}=${v}`);
+  return parts.length > 0 ? parts.join(' ') : '(base)';
+}

@@ -1,0 +1,95 @@
+/**
+ * The axes and report settings of an experiment, from spec_resolved when the sweep stored it, otherwise inferred
+ * from the jobs' labels (in cell order). Labels a job carries that the spec does not declare are appended, so that
+ * no job is ever left out of a table.
+ */
+import type { AxisRecord, ReportSpec } from '../store/types.js';
+import type { ExperimentData, JobData } from './load.js';
+
+export const SEED_AXIS = 'seed';
+export const DEFAULT_METRICS = ['zero_shot_top1', 'zero_shot_top5', 'train_seconds'];
+
+export interface Layout {
+  axes: AxisRecord[];
+  /** Axes other than 'seed', in declaration order: a table cell is one combination of their labels. */
+  cellAxes: string[];
+  rowsAxis: string | null;
+  columnsAxis: string | null;
+  /** Other non-seed axes: the table gets one block (sub-header) per combination, never averaged over. */
+  groupAxes: string[];
+  report: ReportSpec;
+}
+
+export function resolveLayout(data: ExperimentData): Layout {
+  const declared = data.resolved?.axes ?? [];
+  const axes: AxisRecord[] = declared.map((a) => ({ name: a.name, labels: [...a.labels] }));
+  const byName = new Map(axes.map((a) => [a.name, a]));
+  for (const job of data.jobs) {
+    for (const [name, label] of Object.entries(job.labels)) {
+      let axis = byName.get(name);
+      if (!axis) {
+        axis = { name, labels: [] };
+        axes.push(axis);
+        byName.set(name, axis);
+      }
+      if (!axis.labels.includes(label)) axis.labels.push(label);
+    }
+  }
+  const cellAxes = axes.filter((a) => a.name !== SEED_AXIS).map((a) => a.name);
+  const given = data.resolved?.report;
+  const report: ReportSpec = {
+    rows: given?.rows ?? null,
+    columns: given?.columns ?? null,
+    metrics: given?.metrics?.length ? [...given.metrics] : [...DEFAULT_METRICS],
+    baseline: given?.baseline ?? null,
+    paper: given?.paper ?? null,
+  };
+  const rowsAxis = report.rows && byName.has(report.rows) ? report.rows : (cellAxes[0] ?? null);
+  const columnsAxis = report.columns && report.columns !== rowsAxis && byName.has(report.columns) ? report.columns : null;
+  const groupAxes = cellAxes.filter((a) => a !== rowsAxis && a !== columnsAxis);
+  return { axes, cellAxes, rowsAxis, columnsAxis, groupAxes, report };
+}
+
+export function axisLabels(layout: Layout, name: string | null): string[] {
+  if (name === null) return [];
+  return layout.axes.find((a) => a.name === name)?.labels ?? [];
+}
+
+/** Identity of a cell: the labels of every non-seed axis (seeds of one cell are aggregated). */
+export function cellKey(layout: Layout, labels: Record<string, string | undefined>): string {
+  return JSON.stringify(layout.cellAxes.map((a) => labels[a] ?? null));
+}
+
+export function indexCells(layout: Layout, jobs: readonly JobData[]): Map<string, JobData[]> {
+  const cells = new Map<string, JobData[]>();
+  for (const job of jobs) {
+    const key = cellKey(layout, job.labels);
+    const list = cells.get(key);
+    if (list) list.push(job);
+    else cells.set(key, [job]);
+  }
+  return cells;
+}
+
+/** Group combinations that occur in the jobs, ordered by the declaration order of their labels. */
+export function groupCombos(layout: Layout, jobs: readonly JobData[]): Record<string, string>[] {
+  if (layout.groupAxes.length === 0) return [{}];
+  const seen = new Map<string, Record<string, string>>();
+  for (const job of jobs) {
+    const combo: Record<string, string> = {};
+    for (const a of layout.groupAxes) combo[a] = job.labels[a] ?? '';
+    seen.set(JSON.stringify(layout.groupAxes.map((a) => combo[a])), combo);
+  }
+  const rank = (axis: string, label: string): number => axisLabels(layout, axis).indexOf(label);
+  return [...seen.values()].sort((x, y) => {
+    for (const a of layout.groupAxes) {
+      const d = rank(a, x[a]!) - rank(a, y[a]!);
+      if (d !== 0) return d;
+    }
+    return 0;
+  });
+}
+
+export function describeLabels(labels: Record<string, string>): string {
+  return Object.entries(labels).map(([k, v]) => `${k} = ${v}`).join(', ');
+}

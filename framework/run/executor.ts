@@ -1,0 +1,17 @@
+/** Where jobs run. The runner owns scheduling and storage; an executor only runs one job and reports its messages. */
+import type { TrainConfig } from '../../models/config.js';
+import type { JobMessage } from './messages.js';
+
+export type JobOutcome =
+  | { kind: 'result'; backend: string; device: string; results: Record<string, number> }
+  /** The trainer reported an error (config: a config the trainer refused, not worth retrying). */
+  | { kind: 'error'; message: string; config: boolean }
+  /** The job process died without reporting (crash, kill, out of memory). */
+  | { kind: 'crashed'; message: string }
+  /** Stopped through the abort signal (timeout or Ctrl-C); the reason is the signal's. */
+  | { kind: 'aborted'; reason: string };
+
+export interface Executor {
+  readonly name: string;
+  run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome>;
+}

@@ -1,0 +1,55 @@
+/** Runs each job in a child Node process on this machine (the trainer in framework/run/job-process.ts). */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { TrainConfig } from '../../models/config.js';
+import type { Executor, JobOutcome } from './executor.js';
+import type { JobMessage, JobRequest } from './messages.js';
+
+const JOB_PROCESS = fileURLToPath(new URL('./job-process.ts', import.meta.url));
+/** Lines of a job's stderr kept for the error message of a crash. */
+const STDERR_LINES = 15;
+
+export class LocalExecutor implements Executor {
+  readonly name = 'local';
+
+  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
+    return new Promise((resolve) => {
+      const child = fork(JOB_PROCESS, [], {
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+        env: this.env,
+      });
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr = (stderr + chunk.toString()).split('\n').slice(-STDERR_LINES).join('\n');
+      });
+      let final: JobOutcome | null = null;
+      child.on('message', (m: JobMessage) => {
+        if (m.type === 'result') final = { kind: 'result', backend: m.backend, device: m.device, results: m.results };
+        else if (m.type === 'error') final = { kind: 'error', message: m.message, config: m.config };
+        onMessage(m);
+      });
+      const abort = (): void => {
+        child.kill('SIGTERM');
+        setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 2000).unref();
+      };
+      if (signal.aborted) abort();
+      else signal.addEventListener('abort', abort, { once: true });
+      child.on('error', (err) => {
+        final ??= { kind: 'crashed', message: `could not start the job process: ${err.message}` };
+      });
+      child.on('exit', (code, sig) => {
+        signal.removeEventListener('abort', abort);
+        if (signal.aborted && (final === null || final.kind !== 'result')) resolve({ kind: 'aborted', reason: String(signal.reason ?? 'aborted') });
+        else if (final) resolve(final);
+        else {
+          const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
+          resolve({ kind: 'crashed', message: `the job process ${how} before reporting a result${stderr.trim() ? `; its last output:\n${stderr.trim()}` : ''}` });
+        }
+      });
+      child.send({ type: 'run', config } satisfies JobRequest);
+    });
+  }
+}

@@ -1,0 +1,16 @@
+/** Messages a job process sends to its coordinator (over the Node IPC channel of a forked child). */
+
+export type JobMessage =
+  | { type: 'start'; backend: string; device: string; total_steps: number }
+  | { type: 'step'; step: number; metrics: Record<string, number> }
+  | { type: 'eval'; step: number; metrics: Record<string, number> }
+  | { type: 'log'; message: string }
+  | { type: 'result'; backend: string; device: string; results: Record<string, number> }
+  /** `config: true` for a config the trainer refused before training (retrying cannot help). */
+  | { type: 'error'; message: string; config: boolean };
+
+/** What the coordinator sends to start the job. */
+export interface JobRequest {
+  type: 'run';
+  config: unknown;
+}

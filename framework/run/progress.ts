@@ -1,0 +1,143 @@
+/** How a sweep shows its progress: a live view on a terminal, plain log lines otherwise. */
+import type { JobStatus } from '../store/types.js';
+
+export interface JobView {
+  id: number;
+  /** "mask.image_ratio=0.5 seed=1" */
+  label: string;
+  step: number;
+  totalSteps: number;
+  startedAt: number;
+  loss: number | null;
+}
+
+export interface ProgressSink {
+  planned(total: number, toRun: number, alreadyDone: number): void;
+  started(job: JobView, attempt: number): void;
+  step(job: JobView): void;
+  ended(job: JobView, status: JobStatus, detail: string): void;
+  log(message: string): void;
+  close(): void;
+}
+
+const fmtTime = (s: number): string => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`);
+
+/** ETA of a job from its step rate so far. */
+function jobEta(job: JobView): string {
+  const elapsed = (Date.now() - job.startedAt) / 1000;
+  if (job.step <= 0 || job.totalSteps <= 0) return '?';
+  return fmtTime(Math.max(0, ((job.totalSteps - job.step) * elapsed) / job.step));
+}
+
+class Counter {
+  toRun = 0;
+  finished = 0;
+  failed = 0;
+  readonly startedAt = Date.now();
+  durations: number[] = [];
+
+  /** Overall ETA: mean duration of finished jobs times the jobs left, over the jobs running at once. */
+  eta(running: number): string {
+    if (this.durations.length === 0) return '?';
+    const mean = this.durations.reduce((a, b) => a + b, 0) / this.durations.length;
+    const left = this.toRun - this.finished;
+    return fmtTime((left * mean) / Math.max(1, running));
+  }
+}
+
+export class LogProgress implements ProgressSink {
+  private readonly counter = new Counter();
+  private readonly lastLine = new Map<number, number>();
+
+  constructor(
+    private readonly write: (line: string) => void = (l) => console.log(l),
+    private readonly everySeconds = 10,
+  ) {}
+
+  planned(total: number, toRun: number, alreadyDone: number): void {
+    this.counter.toRun = toRun;
+    this.write(`${total} jobs: ${alreadyDone} already done, ${toRun} to run`);
+  }
+  started(job: JobView, attempt: number): void {
+    this.lastLine.set(job.id, Date.now());
+    this.write(`[job ${job.id}] start ${job.label}${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
+  }
+  step(job: JobView): void {
+    const last = this.lastLine.get(job.id) ?? 0;
+    if (Date.now() - last < this.everySeconds * 1000) return;
+    this.lastLine.set(job.id, Date.now());
+    this.write(`[job ${job.id}] step ${job.step}/${job.totalSteps} loss ${job.loss?.toFixed(4) ?? '?'} eta ${jobEta(job)}`);
+  }
+  ended(job: JobView, status: JobStatus, detail: string): void {
+    if (status === 'done' || status === 'failed') this.counter.finished++;
+    if (status === 'done') this.counter.durations.push((Date.now() - job.startedAt) / 1000);
+    this.write(`[job ${job.id}] ${status} ${job.label}${detail ? `: ${detail}` : ''} (${this.counter.finished}/${this.counter.toRun})`);
+  }
+  log(message: string): void {
+    this.write(message);
+  }
+  close(): void {}
+}
+
+/** Redraws a block of lines: overall progress, then one line per running job. */
+export class TerminalProgress implements ProgressSink {
+  private readonly counter = new Counter();
+  private readonly running = new Map<number, JobView>();
+  private drawnLines = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly out: NodeJS.WriteStream = process.stdout) {
+    this.timer = setInterval(() => this.draw(), 250);
+    this.timer.unref();
+  }
+
+  planned(total: number, toRun: number, alreadyDone: number): void {
+    this.counter.toRun = toRun;
+    this.print(`${total} jobs: ${alreadyDone} already done, ${toRun} to run`);
+  }
+  started(job: JobView): void {
+    this.running.set(job.id, job);
+  }
+  step(job: JobView): void {
+    this.running.set(job.id, job);
+  }
+  ended(job: JobView, status: JobStatus, detail: string): void {
+    this.running.delete(job.id);
+    if (status === 'done' || status === 'failed') this.counter.finished++;
+    if (status === 'done') this.counter.durations.push((Date.now() - job.startedAt) / 1000);
+    this.print(`${status === 'done' ? 'done  ' : status.padEnd(6)} job ${job.id} ${job.label}${detail ? `: ${detail}` : ''}`);
+  }
+  log(message: string): void {
+    this.print(message);
+  }
+  close(): void {
+    clearInterval(this.timer);
+    this.clear();
+  }
+
+  private print(line: string): void {
+    this.clear();
+    this.out.write(line + '\n');
+    this.draw();
+  }
+
+  private clear(): void {
+    if (this.drawnLines > 0) this.out.write(`\x1b[${this.drawnLines}A\x1b[0J`);
+    this.drawnLines = 0;
+  }
+
+  private draw(): void {
+    this.clear();
+    const c = this.counter;
+    const width = 30;
+    const share = c.toRun > 0 ? c.finished / c.toRun : 1;
+    const bar = '#'.repeat(Math.round(share * width)).padEnd(width, '.');
+    const lines = [`[${bar}] ${c.finished}/${c.toRun} jobs, ${fmtTime((Date.now() - c.startedAt) / 1000)} elapsed, eta ${c.eta(this.running.size)}`];
+    for (const job of this.running.values()) {
+      const pct = job.totalSteps > 0 ? Math.floor((100 * job.step) / job.totalSteps) : 0;
+      lines.push(`  job ${job.id} ${job.label}  step ${job.step}/${job.totalSteps} (${pct}%)  loss ${job.loss?.toFixed(4) ?? '-'}  eta ${jobEta(job)}`);
+    }
+    this.out.write(lines.join('\n') + '\n');
+    this.drawnLines = lines.length;
+  }
+}

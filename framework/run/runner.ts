@@ -1,0 +1,209 @@
+/**
+ * The sweep coordinator: records the experiment and its jobs, skips jobs already done, runs the rest through an
+ * executor with bounded concurrency (p-queue), retries failures, and is the only writer of the results database.
+ */
+import PQueue from 'p-queue';
+import { hostname } from 'node:os';
+import type { TrainConfig } from '../../models/config.js';
+import type { Job } from '../grid/job.js';
+import type { ResultStore, MetricPoint } from '../store/result-store.js';
+import type { JobRow, JobStatus, ResolvedSpecRecord } from '../store/types.js';
+import type { Executor, JobOutcome } from './executor.js';
+import type { JobMessage } from './messages.js';
+import type { JobView, ProgressSink } from './progress.js';
+
+export interface SweepOptions {
+  store: ResultStore;
+  executor: Executor;
+  progress: ProgressSink;
+  /** Jobs running at once. */
+  concurrency: number;
+  /** Extra attempts for a failed job within this sweep. */
+  retries: number;
+  /** A job running longer is stopped and recorded as failed; null = no limit. */
+  jobTimeoutSeconds: number | null;
+  gitCommit: string | null;
+  /** Estimated steps of a job, for progress before the job reports its own plan. */
+  plannedSteps: (config: TrainConfig) => number;
+  /** A running job whose coordinator is silent this long is taken over. */
+  staleSeconds?: number;
+}
+
+export interface SweepExperiment {
+  name: string;
+  description: string;
+  file: string | null;
+  text: string | null;
+  record: ResolvedSpecRecord;
+}
+
+export interface SweepSummary {
+  experimentId: number;
+  total: number;
+  alreadyDone: number;
+  done: number;
+  failed: number;
+  interrupted: number;
+  /** Jobs another live coordinator is running right now (left to it). */
+  busyElsewhere: number;
+}
+
+/** Seconds between writes of buffered curve points (and heartbeats). */
+const FLUSH_SECONDS = 1;
+
+export class Sweep {
+  private readonly controllers = new Set<AbortController>();
+  private stopping: string | null = null;
+  private queue: PQueue | null = null;
+
+  constructor(private readonly options: SweepOptions) {}
+
+  /** Stops the sweep: queued jobs are not started, running ones are stopped and recorded as interrupted. */
+  stop(reason: string): void {
+    if (this.stopping) return;
+    this.stopping = reason;
+    this.queue?.clear();
+    for (const c of this.controllers) c.abort(reason);
+  }
+
+  async run(experiment: SweepExperiment, jobs: Job[]): Promise<SweepSummary> {
+    const { store, progress } = this.options;
+    const host = hostname();
+    const experimentId = store.upsertExperiment({
+      name: experiment.name,
+      description: experiment.description,
+      spec_path: experiment.file,
+      spec_yaml: experiment.text,
+      spec_resolved: experiment.record,
+    });
+    store.recoverStale(experimentId, host, this.options.staleSeconds ?? 600, isAlive);
+    const rows = store.syncJobs(
+      experimentId,
+      jobs.map((j) => ({ cell_index: j.index, config: j.config, config_hash: j.hash, labels: j.labels, seed: j.seed })),
+    );
+    const summary: SweepSummary = { experimentId, total: jobs.length, alreadyDone: 0, done: 0, failed: 0, interrupted: 0, busyElsewhere: 0 };
+    const toRun: { job: Job; row: JobRow }[] = [];
+    rows.forEach((row, i) => {
+      if (row.status === 'done') summary.alreadyDone++;
+      else if (row.status === 'running') summary.busyElsewhere++;
+      else toRun.push({ job: jobs[i], row });
+    });
+    progress.planned(jobs.length, toRun.length, summary.alreadyDone);
+    if (summary.busyElsewhere > 0) progress.log(`${summary.busyElsewhere} jobs are running in another live sweep and are left to it`);
+
+    this.queue = new PQueue({ concurrency: Math.max(1, this.options.concurrency) });
+    for (const item of toRun) {
+      void this.queue.add(async () => {
+        const status = await this.runWithRetries(item.job, item.row.id, host);
+        if (status === 'done') summary.done++;
+        else if (status === 'failed') summary.failed++;
+        else summary.interrupted++;
+      });
+    }
+    await this.queue.onIdle();
+    // Jobs cleared from the queue by a stop never started: they stay pending.
+    store.touchExperiment(experimentId);
+    progress.close();
+    return summary;
+  }
+
+  private async runWithRetries(job: Job, jobId: number, host: string): Promise<JobStatus> {
+    let status: JobStatus = 'failed';
+    for (let attempt = 0; attempt <= this.options.retries && !this.stopping; attempt++) {
+      const outcome = await this.attempt(job, jobId, host, attempt + 1);
+      status = outcome.status;
+      if (status !== 'failed' || !outcome.retryable) break;
+    }
+    return this.stopping && status === 'failed' ? 'interrupted' : status;
+  }
+
+  private async attempt(job: Job, jobId: number, host: string, attempt: number): Promise<{ status: JobStatus; retryable: boolean }> {
+    const { store, executor, progress } = this.options;
+    store.startAttempt(jobId, { host, pid: process.pid, git_commit: this.options.gitCommit });
+    const view: JobView = { id: jobId, label: labelText(job.labels), step: 0, totalSteps: this.options.plannedSteps(job.config), startedAt: Date.now(), loss: null };
+    progress.started(view, attempt);
+
+    let buffer: MetricPoint[] = [];
+    let lastStep: number | null = null;
+    let lastElapsed: number | null = null;
+    const flush = (): void => {
+      if (buffer.length === 0) return;
+      store.appendMetrics(jobId, buffer, lastStep);
+      buffer = [];
+    };
+    const timer = setInterval(flush, FLUSH_SECONDS * 1000);
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    const timeout =
+      this.options.jobTimeoutSeconds !== null
+        ? setTimeout(() => controller.abort(`timed out after ${this.options.jobTimeoutSeconds} s (--job-timeout)`), this.options.jobTimeoutSeconds * 1000)
+        : null;
+
+    const onMessage = (m: JobMessage): void => {
+      if (m.type === 'start') {
+        store.setRuntime(jobId, m.backend, m.device);
+        if (m.total_steps > 0) view.totalSteps = m.total_steps;
+      } else if (m.type === 'step') {
+        lastStep = m.step;
+        lastElapsed = m.metrics.elapsed_seconds ?? lastElapsed;
+        for (const [name, value] of Object.entries(m.metrics)) buffer.push({ step: m.step, name, value, elapsed_seconds: lastElapsed });
+        view.step = m.step;
+        view.loss = m.metrics.loss ?? view.loss;
+        progress.step(view);
+      } else if (m.type === 'eval') {
+        const elapsed = m.metrics.elapsed_seconds ?? lastElapsed;
+        for (const [name, value] of Object.entries(m.metrics)) if (name !== 'elapsed_seconds') buffer.push({ step: m.step, name, value, elapsed_seconds: elapsed });
+        flush();
+      }
+    };
+
+    let outcome: JobOutcome;
+    try {
+      outcome = await executor.run(job.config, onMessage, controller.signal);
+    } catch (err) {
+      outcome = { kind: 'crashed', message: `executor ${executor.name} failed: ${(err as Error).message}` };
+    } finally {
+      clearInterval(timer);
+      if (timeout) clearTimeout(timeout);
+      this.controllers.delete(controller);
+    }
+
+    const at = lastStep !== null ? ` (last step ${lastStep})` : ' (before the first step)';
+    if (outcome.kind === 'result') {
+      if (outcome.backend) store.setRuntime(jobId, outcome.backend, outcome.device);
+      store.finishJob(jobId, outcome.results, buffer, lastStep);
+      progress.ended(view, 'done', resultText(outcome.results));
+      return { status: 'done', retryable: false };
+    }
+    if (outcome.kind === 'aborted' && this.stopping) {
+      store.endAttempt(jobId, 'interrupted', `${outcome.reason}${at}`, buffer, lastStep);
+      progress.ended(view, 'interrupted', outcome.reason);
+      return { status: 'interrupted', retryable: false };
+    }
+    const message = outcome.kind === 'aborted' ? outcome.reason : outcome.message;
+    store.endAttempt(jobId, 'failed', `${message}${at}`, buffer, lastStep);
+    progress.ended(view, 'failed', `${firstLine(message)}${at}`);
+    return { status: 'failed', retryable: !(outcome.kind === 'error' && outcome.config) };
+  }
+}
+
+function labelText(labels: Record<string, string>): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+  return parts.length > 0 ? parts.join(' ') : '(base)';
+}
+
+function resultText(results: Record<string, number>): string {
+  const pct = (v: number | undefined): string => (v === undefined ? '-' : `${(100 * v).toFixed(1)}%`);
+  return `zero-shot top-1 ${pct(results.zero_shot_top1)}, i2t R@1 ${pct(results.retrieval_i2t_r1)}, ${results.train_seconds?.toFixed(1) ?? '?'} s`;
+}
+
+const firstLine = (s: string): string => s.split('\n')[0];
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The results database (better-sqlite3, WAL). The sweep coordinator is the only writer; readers (query, status,
+ * report) open it read-only and never block it.
+ *
+ * Job-state rules:
+ * - A job row is created 'pending' when its cell first appears; its config and hash never change afterwards.
+ * - 'running' has one owner: the coordinator process in jobs.pid on jobs.host, which refreshes heartbeat_at.
+ *   A new coordinator treats a running job whose owner is dead (same host) or silent (stale heartbeat) as interrupted.
+ * - Starting an attempt clears the metrics and results of earlier attempts; metrics are written before the status
+ *   changes, and a job's results and its 'done' status are written in one transaction.
+ * - A 'done' job is never run again for the same experiment.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import type { ExperimentRow, JobRow, JobStatus } from './types.js';
+
+/** PRAGMA application_id marking a flip-sweep results database ('FLIP'). */
+const APPLICATION_ID = 0x464c4950;
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+}
+
+export interface MetricPoint {
+  step: number;
+  name: string;
+  value: number;
+  elapsed_seconds: number | null;
+}
+
+export interface NewJob {
+  cell_index: number;
+  config: unknown;
+  config_hash: string;
+  labels: Record<string, string>;
+  seed: number;
+}
+
+export interface ExperimentInfo {
+  name: string;
+  description: string;
+  spec_path: string | null;
+  spec_yaml: string | null;
+  spec_resolved: unknown;
+}
+
+const now = (): string => new Date().toISOString();
+
+export class ResultStore {
+  private constructor(
+    readonly path: string,
+    readonly db: Database.Database,
+  ) {}
+
+  /** Opens (creating it and its folder when writable) and migrates the database. */
+  static open(path: string, options: { readonly?: boolean } = {}): ResultStore {
+    const readonly = options.readonly ?? false;
+    let db: Database.Database;
+    try {
+      if (!readonly) mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path, { readonly, fileMustExist: readonly, timeout: 15000 });
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code === 'SQLITE_CANTOPEN' && readonly ? 'no such database file' : (err as Error).message;
+      throw new StoreError(`cannot open the results database ${path}: ${reason}. ${readonly ? 'Run a sweep first, or pass --db PATH to the database it wrote.' : 'Choose a writable location with --db PATH.'}`);
+    }
+    const store = new ResultStore(path, db);
+    try {
+      store.prepare(readonly);
+    } catch (err) {
+      db.close();
+      if (err instanceof StoreError) throw err;
+      const code = (err as { code?: string }).code;
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+        throw new StoreError(`${path} is not a usable SQLite database (${(err as Error).message}); nothing was changed. Move it away or pass --db PATH.`);
+      }
+      throw new StoreError(`cannot use the results database ${path}: ${(err as Error).message}. Nothing was changed; choose another location with --db PATH.`);
+    }
+    return store;
+  }
+
+  private prepare(readonly: boolean): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    const appId = this.db.pragma('application_id', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new StoreError(
+        `the results database ${this.path} has schema version ${version}, newer than this release understands (${SCHEMA_VERSION}). ` +
+          'It was written by a newer flip-sweep: upgrade, or pass --db PATH to use another database. Nothing was changed.',
+      );
+    }
+    const tables = (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
+    if (appId !== APPLICATION_ID && tables.length > 0) {
+      throw new StoreError(
+        `${this.path} is an SQLite database of something else (tables: ${tables.slice(0, 5).join(', ')}), not a flip-sweep results database. ` +
+          'Nothing was changed; pass --db PATH to choose another file.',
+      );
+    }
+    if (readonly) {
+      if (version < SCHEMA_VERSION) throw new StoreError(`the results database ${this.path} has schema version ${version}; run a sweep once to migrate it to ${SCHEMA_VERSION}.`);
+      return;
+    }
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    const migrate = this.db.transaction(() => {
+      for (let v = version; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]);
+      this.db.pragma(`application_id = ${APPLICATION_ID}`);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    });
+    if (version < SCHEMA_VERSION) migrate.immediate();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Creates or updates the experiment and returns its id. */
+  upsertExperiment(info: ExperimentInfo): number {
+    const t = now();
+    this.db
+      .prepare(
+        `INSERT INTO experiments (name, description, spec_path, spec_yaml, spec_resolved, created_at, updated_at)
+         VALUES (@name, @description, @spec_path, @spec_yaml, @spec_resolved, @t, @t)
+         ON CONFLICT(name) DO UPDATE SET description = excluded.description, spec_path = excluded.spec_path,
+           spec_yaml = excluded.spec_yaml, spec_resolved = excluded.spec_resolved, updated_at = excluded.updated_at`,
+      )
+      .run({ ...info, spec_resolved: JSON.stringify(info.spec_resolved), t });
+    return (this.db.prepare('SELECT id FROM experiments WHERE name = ?').get(info.name) as { id: number }).id;
+  }
+
+  experiment(name: string): ExperimentRow | undefined {
+    return this.db.prepare('SELECT * FROM experiments WHERE name = ?').get(name) as ExperimentRow | undefined;
+  }
+
+  /** Adds the jobs not yet known (as pending) and returns the rows of all given jobs, in the given order. */
+  syncJobs(experimentId: number, jobs: NewJob[]): JobRow[] {
+    const insert = this.db.prepare(
+      `INSERT INTO jobs (experiment_id, cell_index, config, config_hash, labels, seed, status)
+       VALUES (?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT(experiment_id, config_hash) DO UPDATE SET cell_index = excluded.cell_index, labels = excluded.labels`,
+    );
+    const select = this.db.prepare('SELECT * FROM jobs WHERE experiment_id = ? AND config_hash = ?');
+    return this.db.transaction(() =>
+      jobs.map((j) => {
+        insert.run(experimentId, j.cell_index, JSON.stringify(j.config), j.config_hash, JSON.stringify(j.labels), j.seed);
+        return select.get(experimentId, j.config_hash) as JobRow;
+      }),
+    ).immediate();
+  }
+
+  job(id: number): JobRow {
+    return this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow;
+  }
+
+  /** Running jobs whose owner is gone become 'interrupted': a dead pid on this host, or no heartbeat for staleSeconds. */
+  recoverStale(experimentId: number, host: string, staleSeconds: number, isAlive: (pid: number) => boolean): number {
+    const running = this.db.prepare("SELECT * FROM jobs WHERE experiment_id = ? AND status = 'running'").all(experimentId) as JobRow[];
+    const cutoff = Date.now() - staleSeconds * 1000;
+    const stale = running.filter((j) => {
+      const silent = !j.heartbeat_at || Date.parse(j.heartbeat_at) < cutoff;
+      const dead = j.host === host && j.pid !== null && !isAlive(j.pid);
+      return silent || dead;
+    });
+    const mark = this.db.prepare("UPDATE jobs SET status = 'interrupted', ended_at = ?, error = ? WHERE id = ? AND status = 'running'");
+    this.db.transaction(() => {
+      for (const j of stale) mark.run(now(), `interrupted: its coordinator (pid ${j.pid} on ${j.host}) stopped before the job finished`, j.id);
+    }).immediate();
+    return stale.length;
+  }
+
+  /** Starts an attempt: the job becomes 'running' owned by this coordinator; earlier attempts' curves are cleared. */
+  startAttempt(jobId: number, owner: { host: string; pid: number; git_commit: string | null }): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM metrics WHERE job_id = ?').run(jobId);
+      this.db.prepare('DELETE FROM results WHERE job_id = ?').run(jobId);
+      const t = now();
+      this.db
+        .prepare(
+          `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, heartbeat_at = ?, ended_at = NULL,
+             host = ?, pid = ?, git_commit = ?, error = NULL, last_step = NULL, backend = NULL, device = NULL WHERE id = ?`,
+        )
+        .run(t, t, owner.host, owner.pid, owner.git_commit, jobId);
+    }).immediate();
+  }
+
+  setRuntime(jobId: number, backend: string, device: string): void {
+    this.db.prepare('UPDATE jobs SET backend = ?, device = ?, heartbeat_at = ? WHERE id = ?').run(backend, device, now(), jobId);
+  }
+
+  /** Appends curve points and refreshes the heartbeat, in one transaction. */
+  appendMetrics(jobId: number, points: MetricPoint[], lastStep: number | null): void {
+    const insert = this.db.prepare('INSERT INTO metrics (job_id, step, name, value, elapsed_seconds) VALUES (?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const p of points) insert.run(jobId, p.step, p.name, Number.isFinite(p.value) ? p.value : null, p.elapsed_seconds);
+      this.db.prepare('UPDATE jobs SET heartbeat_at = ?, last_step = COALESCE(?, last_step) WHERE id = ?').run(now(), lastStep, jobId);
+    }).immediate();
+  }
+
+  /** The final numbers and status 'done', together or not at all (with any last curve points). */
+  finishJob(jobId: number, results: Record<string, number>, lastPoints: MetricPoint[], lastStep: number | null): void {
+    const insert = this.db.prepare('INSERT OR REPLACE INTO results (job_id, name, value) VALUES (?, ?, ?)');
+    const metric = this.db.prepare('INSERT INTO metrics (job_id, step, name, value, elapsed_seconds) VALUES (?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const p of lastPoints) metric.run(jobId, p.step, p.name, Number.isFinite(p.value) ? p.value : null, p.elapsed_seconds);
+      for (const [name, value] of Object.entries(results)) insert.run(jobId, name, Number.isFinite(value) ? value : null);
+      this.db
+        .prepare("UPDATE jobs SET status = 'done', ended_at = ?, error = NULL, last_step = COALESCE(?, last_step) WHERE id = ?")
+        .run(now(), lastStep, jobId);
+    }).immediate();
+  }
+
+  /** Records a failed or interrupted attempt (with any last curve points). */
+  endAttempt(jobId: number, status: Extract<JobStatus, 'failed' | 'interrupted'>, error: string, lastPoints: MetricPoint[], lastStep: number | null): void {
+    const metric = this.db.prepare('INSERT INTO metrics (job_id, step, name, value, elapsed_seconds) VALUES (?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const p of lastPoints) metric.run(jobId, p.step, p.name, Number.isFinite(p.value) ? p.value : null, p.elapsed_seconds);
+      this.db
+        .prepare('UPDATE jobs SET status = ?, ended_at = ?, error = ?, last_step = COALESCE(?, last_step) WHERE id = ?')
+        .run(status, now(), error, lastStep, jobId);
+    }).immediate();
+  }
+
+  touchExperiment(experimentId: number): void {
+    this.db.prepare('UPDATE experiments SET updated_at = ? WHERE id = ?').run(now(), experimentId);
+  }
+}

@@ -1,0 +1,32 @@
+/** data.dataset -> a Dataset. Every source is deterministic for config.seed, and its train and eval splits are disjoint. */
+import type { TrainConfig } from '../config.js';
+import type { Dataset } from './dataset.js';
+import { ConfigError } from '../events.js';
+import { shapesDataset } from './shapes.js';
+
+export const DATASET_NAMES = ['shapes', 'emoji', 'fashion-mnist', 'folder'] as const;
+
+export async function loadDataset(config: TrainConfig): Promise<Dataset> {
+  const { dataset, train_size, eval_size, image_size, path } = config.data;
+  switch (dataset) {
+    case 'shapes':
+      return shapesDataset(config.seed, train_size, eval_size, image_size);
+    case 'emoji': {
+      const { emojiDataset } = await import('./emoji.js');
+      return emojiDataset(config.seed, train_size, eval_size, image_size);
+    }
+    case 'fashion-mnist': {
+      const { fashionMnistDataset } = await import('./fashion-mnist.js');
+      return fashionMnistDataset(config.seed, train_size, eval_size, image_size, path);
+    }
+    case 'folder': {
+      const { folderDataset } = await import('./folder.js');
+      return folderDataset(config.seed, train_size, eval_size, image_size, path);
+    }
+    default:
+      throw new ConfigError(
+        'data.dataset',
+        `unknown dataset "${String(dataset)}"; known: ${DATASET_NAMES.join(', ')}`,
+      );
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Evaluation on the eval split: zero-shot classification with prompt templates (per class: mean of the normalised
+ * template embeddings, renormalised; top-1 and top-k with k = min(5, classes)) and image-text retrieval recall@1/5/10
+ * both ways with each example's own caption as its match. A rank counts the candidates scoring strictly higher than
+ * the match. Inference: 'unmasked' (all patches), 'masked' (the training ratio), 'ensemble' (mean of the embeddings of
+ * ceil(1 / (1 - r)) complementary masked views that together cover every patch, renormalised).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { InferenceMode, TrainConfig } from './config.js';
+import type { Dataset, Example } from './data/dataset.js';
+import { encodePrompts } from './data/make-tokenizer.js';
+import type { Tokenizer } from './data/tokenizer.js';
+import { concatIds, FlipModel, fullPositions } from './flip-model.js';
+import { permutation } from './random.js';
+import { allIndices, extractPatches, keepCount, sampleKeepIndices } from './vit.js';
+
+/** Image views for one batch: each view is [B*K_v] patch indices. */
+export function inferenceViews(mode: InferenceMode, batch: number, numPatches: number, ratio: number, rng: () => number): Int32Array[] {
+  if (mode === 'unmasked' || ratio === 0) return [allIndices(batch, numPatches)];
+  const k = keepCount(numPatches, ratio);
+  if (mode === 'masked') return [sampleKeepIndices(batch, numPatches, k, rng)];
+  const views = Math.ceil(numPatches / k);
+  const perms = Array.from({ length: batch }, () => permutation(numPatches, rng));
+  const out: Int32Array[] = [];
+  for (let v = 0; v < views; v++) {
+    const size = Math.min(k, numPatches - v * k); // the last view may be shorter
+    const idx = new Int32Array(batch * size);
+    for (let b = 0; b < batch; b++) for (let j = 0; j < size; j++) idx[b * size + j] = perms[b][v * k + j];
+    out.push(idx);
+  }
+  return out;
+}
+
+/** [N, E] unit image embeddings, computed in batches of eval.batch_size. */
+export async function embedImages(model: FlipModel, images: Float32Array[], config: TrainConfig, rng: () => number): Promise<Float32Array> {
+  const e = config.model.embed_dim;
+  const out = new Float32Array(images.length * e);
+  const bs = config.eval.batch_size;
+  const vit = model.image;
+  for (let start = 0; start < images.length; start += bs) {
+    const chunk = images.slice(start, start + bs);
+    const views = inferenceViews(config.eval.inference, chunk.length, vit.numPatches, config.mask.image_ratio, rng);
+    const emb = tf.tidy(() => {
+      let sum: tf.Tensor2D | null = null;
+      for (const keep of views) {
+        const patches = tf.tensor2d(extractPatches(chunk, vit.imageSize, vit.cfg.patch_size, keep), [keep.length, vit.patchValues]);
+        const z = model.embedImagesFromTensor(patches, keep, chunk.length);
+        sum = sum ? tf.add(sum, z) : z;
+      }
+      return views.length > 1 ? tf.div(sum!, tf.norm(sum!, 'euclidean', -1, true)) : sum!;
+    });
+    out.set(await emb.data(), start * e);
+    emb.dispose();
+  }
+  return out;
+}
+
+/** [N, E] unit text embeddings of [N] id arrays of the context length. */
+export async function embedTexts(model: FlipModel, ids: Int32Array[], config: TrainConfig): Promise<Float32Array> {
+  const e = config.model.embed_dim;
+  const out = new Float32Array(ids.length * e);
+  const bs = config.eval.batch_size;
+  for (let start = 0; start < ids.length; start += bs) {
+    const rows = ids.slice(start, start + bs);
+    const flat = concatIds(rows);
+    const emb = tf.tidy(() => model.embedTexts(flat, fullPositions(rows.length, rows[0].length), rows.length));
+    out.set(await emb.data(), start * e);
+    emb.dispose();
+  }
+  return out;
+}
+
+/** a [N, E], b [M, E] -> [N, M] dot products, computed on the backend in row chunks. */
+async function similarities(a: Float32Array, b: Float32Array, e: number): Promise<Float32Array> {
+  const n = a.length / e;
+  const m = b.length / e;
+  const out = new Float32Array(n * m);
+  const bT = tf.tidy(() => tf.transpose(tf.tensor2d(b, [m, e])));
+  const chunk = 1024;
+  for (let s = 0; s < n; s += chunk) {
+    const rows = Math.min(chunk, n - s);
+    const sim = tf.tidy(() => tf.matMul(tf.tensor2d(a.subarray(s * e, (s + rows) * e), [rows, e]), bT));
+    out.set(await sim.data(), s * m);
+    sim.dispose();
+  }
+  bT.dispose();
+  return out;
+}
+
+/** Number of entries of row r of [N, M] scoring strictly above column c. */
+function rankOf(sim: Float32Array, m: number, r: number, c: number): number {
+  const target = sim[r * m + c];
+  let rank = 0;
+  for (let j = 0; j < m; j++) if (sim[r * m + j] > target) rank++;
+  return rank;
+}
+
+/** Recall@k for each k: share of rows whose match (row i <-> column i) ranks below k. */
+export function recallAtK(sim: Float32Array, n: number, ks: number[]): number[] {
+  const hits = ks.map(() => 0);
+  for (let i = 0; i < n; i++) {
+    const r = rankOf(sim, n, i, i);
+    ks.forEach((k, j) => {
+      if (r < k) hits[j]++;
+    });
+  }
+  return hits.map((h) => h / n);
+}
+
+function transposeSquare(sim: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[j * n + i] = sim[i * n + j];
+  return out;
+}
+
+export interface EvalInputs {
+  model: FlipModel;
+  dataset: Dataset;
+  tokenizer: Tokenizer;
+  config: TrainConfig;
+  /** Masking noise for 'masked' / 'ensemble' inference. */
+  rng: () => number;
+}
+
+export async function evaluate({ model, dataset, tokenizer, config, rng }: EvalInputs): Promise<Record<string, number>> {
+  const n = dataset.eval.size;
+  const ctx = config.model.text.context_length;
+  const e = config.model.embed_dim;
+  const examples: Example[] = [];
+  for (let i = 0; i < n; i++) examples.push(dataset.eval.get(i));
+  const imgEmb = await embedImages(model, examples.map((x) => x.image), config, rng); // [N, E]
+  const txtEmb = await embedTexts(model, examples.map((x) => tokenizer.encode(x.caption, ctx)), config); // [N, E]
+
+  // Zero-shot classifier: [C, E].
+  const templates = config.eval.templates === 'dataset' ? dataset.templates : config.eval.templates;
+  const classes = dataset.classNames.length;
+  const prompts = encodePrompts(tokenizer, dataset.classNames, templates, ctx); // [C][Tm]
+  const promptEmb = await embedTexts(model, prompts.flat(), config); // [C*Tm, E]
+  const classEmb = new Float32Array(classes * e);
+  for (let c = 0; c < classes; c++) {
+    let norm = 0;
+    for (let j = 0; j < e; j++) {
+      let s = 0;
+      for (let t = 0; t < templates.length; t++) s += promptEmb[(c * templates.length + t) * e + j];
+      classEmb[c * e + j] = s;
+      norm += s * s;
+    }
+    const inv = 1 / Math.sqrt(norm + 1e-12);
+    for (let j = 0; j < e; j++) classEmb[c * e + j] *= inv;
+  }
+
+  const metrics: Record<string, number> = {};
+  if (classes > 0) {
+    const sim = await similarities(imgEmb, classEmb, e); // [N, C]
+    const k5 = Math.min(5, classes);
+    let top1 = 0;
+    let top5 = 0;
+    let labelled = 0;
+    examples.forEach((x, i) => {
+      if (x.label < 0) return;
+      labelled++;
+      const r = rankOf(sim, classes, i, x.label);
+      if (r < 1) top1++;
+      if (r < k5) top5++;
+    });
+    if (labelled > 0) {
+      metrics.zero_shot_top1 = top1 / labelled;
+      metrics.zero_shot_top5 = top5 / labelled;
+    }
+  }
+  const sim = await similarities(imgEmb, txtEmb, e); // [N images, N texts]
+  const [i1, i5, i10] = recallAtK(sim, n, [1, 5, 10]);
+  const [t1, t5, t10] = recallAtK(transposeSquare(sim, n), n, [1, 5, 10]);
+  Object.assign(metrics, {
+    retrieval_i2t_r1: i1,
+    retrieval_i2t_r5: i5,
+    retrieval_i2t_r10: i10,
+    retrieval_t2i_r1: t1,
+    retrieval_t2i_r5: t5,
+    retrieval_t2i_r10: t10,
+  });
+  return metrics;
+}

@@ -1,0 +1,147 @@
+/**
+ * The FLIP model: image and text towers, bias-free projections to the shared embedding, L2 normalisation, a learnable
+ * logit scale (init log(1/0.07), clipped to [0, log 100] after each update) and the symmetric contrastive loss.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { TrainConfig } from './config.js';
+import { matMul2d } from './nn/linear.js';
+import { ParamStore } from './nn/params.js';
+import { deriveSeed } from './random.js';
+import { TextEncoder } from './text-encoder.js';
+import { VisionTransformer } from './vit.js';
+
+export const LOGIT_SCALE_INIT = Math.log(1 / 0.07);
+export const LOGIT_SCALE_MAX = Math.log(100);
+
+/** One batch as the model consumes it; built on the host by the trainer. */
+export interface ModelBatch {
+  size: number;
+  /** [B*K, P*P*3] kept patches (see vit.extractPatches). */
+  patches: Float32Array;
+  /** [B*K] patch index of each kept patch. */
+  keep: Int32Array;
+  /** [B*T'] token ids and their positions (T' = context length, or fewer after text masking). */
+  ids: Int32Array;
+  positions: Int32Array;
+}
+
+/** x [N, E] -> rows of unit length. */
+export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-12)));
+}
+
+export class FlipModel {
+  readonly store: ParamStore;
+  readonly image: VisionTransformer;
+  readonly text: TextEncoder;
+  readonly imageProj: tf.Variable; // [Dimg, E]
+  readonly textProj: tf.Variable; // [Dtxt, E]
+  readonly logitScale: tf.Variable; // [] (log of the scale)
+
+  constructor(config: TrainConfig, vocabSize: number, readonly padId: number) {
+    const m = config.model;
+    this.store = new ParamStore(deriveSeed(config.seed, 'init'));
+    this.image = new VisionTransformer(this.store, m.image, config.data.image_size);
+    this.text = new TextEncoder(this.store, m.text, vocabSize);
+    this.imageProj = this.store.normal('image.proj', [m.image.width, m.embed_dim], 1 / Math.sqrt(m.image.width), true);
+    this.textProj = this.store.normal('text.proj', [m.text.width, m.embed_dim], 1 / Math.sqrt(m.text.width), true);
+    this.logitScale = this.store.constant('logit_scale', [], LOGIT_SCALE_INIT, false);
+  }
+
+  /** -> [B, E], unit rows. */
+  embedImages(batch: ModelBatch): tf.Tensor2D {
+    const patches = tf.tensor2d(batch.patches, [batch.keep.length, this.image.patchValues]);
+    return this.embedImagesFromTensor(patches, batch.keep, batch.size);
+  }
+
+  /** patches [B*K, P*P*3], keep [B*K] -> [B, E], unit rows. */
+  embedImagesFromTensor(patches: tf.Tensor2D, keep: Int32Array, size: number): tf.Tensor2D {
+    return l2Normalize(matMul2d(this.image.encode(patches, keep, size), this.imageProj as tf.Tensor2D));
+  }
+
+  /** -> [B, E], unit rows. */
+  embedTexts(ids: Int32Array, positions: Int32Array, size: number): tf.Tensor2D {
+    return l2Normalize(matMul2d(this.text.encode(ids, positions, size, this.padId), this.textProj as tf.Tensor2D));
+  }
+
+  /** Symmetric InfoNCE over the batch: mean of image->text and text->image cross-entropy. Returns a scalar. */
+  loss(batch: ModelBatch): tf.Scalar {
+    const img = this.embedImages(batch); // [B, E]
+    const txt = this.embedTexts(batch.ids, batch.positions, batch.size); // [B, E]
+    return contrastiveLoss(img, txt, this.logitScale as tf.Scalar);
+  }
+
+  /** Keeps the logit scale inside [0, log 100], as the official implementation clamps it after each step. */
+  clampLogitScale(): void {
+    tf.tidy(() => this.logitScale.assign(tf.clipByValue(this.logitScale, 0, LOGIT_SCALE_MAX)));
+  }
+
+  dispose(): void {
+    this.image.params.positions.dispose();
+    this.store.dispose();
+  }
+}
+
+/** img, txt [B, E] unit rows; logScale scalar. */
+export function contrastiveLoss(img: tf.Tensor2D, txt: tf.Tensor2D, logScale: tf.Scalar): tf.Scalar {
+  const b = img.shape[0];
+  if (txt.shape[0] !== b) throw new Error(`contrastiveLoss: ${b} images but ${txt.shape[0]} texts`);
+  const logits = tf.mul(tf.exp(logScale), tf.matMul(img, tf.transpose(txt))) as tf.Tensor2D; // [B, B]
+  const eye = tf.eye(b); // [B, B]
+  const i2t = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), eye))); // sum over the batch
+  const t2i = tf.neg(tf.sum(tf.mul(tf.logSoftmax(tf.transpose(logits)), eye)));
+  return tf.div(tf.add(i2t, t2i), 2 * b) as tf.Scalar;
+}
+
+/**
+ * Text masking on the host (FLIP Table 1c). ids [B*T] -> kept ids and their original positions [B*K], K =
+ * max(1, floor(T (1 - ratio))). Position 0 (the start token, where the encoder pools) is always kept. 'random': the
+ * other kept tokens by uniform noise; 'prioritized': padding tokens are dropped first; 'truncate': the first K tokens.
+ */
+export function maskText(
+  ids: Int32Array,
+  batch: number,
+  ratio: number,
+  strategy: 'random' | 'prioritized' | 'truncate',
+  padId: number,
+  rng: () => number,
+): { ids: Int32Array; positions: Int32Array; tokens: number } {
+  const t = ids.length / batch;
+  const k = Math.max(1, Math.floor(t * (1 - ratio) + 1e-9));
+  const outIds = new Int32Array(batch * k);
+  const outPos = new Int32Array(batch * k);
+  const noise = new Float64Array(t);
+  const order: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    order.length = 0;
+    for (let i = 1; i < t; i++) {
+      order.push(i);
+      noise[i] = strategy === 'truncate' ? i : rng() + (strategy === 'prioritized' && ids[b * t + i] === padId ? 1 : 0);
+    }
+    order.sort((x, y) => noise[x] - noise[y]);
+    const kept = [0, ...order.slice(0, k - 1)].sort((x, y) => x - y);
+    for (let j = 0; j < k; j++) {
+      outIds[b * k + j] = ids[b * t + kept[j]];
+      outPos[b * k + j] = kept[j];
+    }
+  }
+  return { ids: outIds, positions: outPos, tokens: k };
+}
+
+/** Positions 0..T-1 for every sample: [B*T]. */
+export function fullPositions(batch: number, tokens: number): Int32Array {
+  const out = new Int32Array(batch * tokens);
+  for (let i = 0; i < out.length; i++) out[i] = i % tokens;
+  return out;
+}
+
+/** Concatenates per-caption id arrays into one [B*T] array. */
+export function concatIds(rows: Int32Array[]): Int32Array {
+  const t = rows.length ? rows[0].length : 0;
+  const out = new Int32Array(rows.length * t);
+  rows.forEach((r, i) => {
+    if (r.length !== t) throw new Error(`concatIds: caption ${i} has ${r.length} ids, expected ${t}`);
+    out.set(r, i * t);
+  });
+  return out;
+}

@@ -1,0 +1,49 @@
+/** Constant helper matrices (pooling, row selection, row broadcast) cached per shape and kept outside tf.tidy. */
+import * as tf from '@tensorflow/tfjs';
+
+export interface ConstPair {
+  m: tf.Tensor2D; // [R, N]
+  mT: tf.Tensor2D; // [N, R]
+}
+
+const cache = new Map<string, ConstPair>();
+
+function pair(key: string, rows: number, cols: number, fill: (m: Float32Array) => void): ConstPair {
+  const hit = cache.get(key);
+  if (hit && !hit.m.isDisposed) return hit;
+  const values = new Float32Array(rows * cols);
+  fill(values);
+  const made = tf.tidy(() => {
+    const m = tf.tensor2d(values, [rows, cols]);
+    return { m: tf.keep(m), mT: tf.keep(tf.transpose(m)) };
+  });
+  cache.set(key, made);
+  return made;
+}
+
+/** [B, B*T]: row b averages tokens b*T .. b*T+T-1. */
+export function meanPoolMatrix(batch: number, tokens: number): ConstPair {
+  return pair(`mean:${batch}:${tokens}`, batch, batch * tokens, (m) => {
+    for (let b = 0; b < batch; b++) for (let t = 0; t < tokens; t++) m[b * batch * tokens + b * tokens + t] = 1 / tokens;
+  });
+}
+
+/** [B, B*T]: row b picks token b*T + index. */
+export function selectMatrix(batch: number, tokens: number, index: number): ConstPair {
+  return pair(`select:${batch}:${tokens}:${index}`, batch, batch * tokens, (m) => {
+    for (let b = 0; b < batch; b++) m[b * batch * tokens + b * tokens + index] = 1;
+  });
+}
+
+/** [B, 1] of ones: broadcasts a [1, D] row to [B, D] with a gradient that is one plain matMul. */
+export function onesColumn(batch: number): ConstPair {
+  return pair(`ones:${batch}`, batch, 1, (m) => m.fill(1));
+}
+
+export function disposeConstants(): void {
+  for (const p of cache.values()) {
+    p.m.dispose();
+    p.mT.dispose();
+  }
+  cache.clear();
+}

@@ -1,0 +1,78 @@
+/**
+ * AdamW (decoupled weight decay) and the learning-rate schedule: linear warm-up, then cosine to 0.
+ *
+ * Decay applies to matrices of linear layers, the patch embedding, the projections and the token embedding table;
+ * not to biases, LayerNorm scales/shifts, position embeddings, the CLS token or the logit scale (Param.decay).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { TrainConfig } from './config.js';
+import type { Param } from './nn/params.js';
+
+/** Peak learning rate: train.lr when set, else base_lr x batch_size / 256. */
+export function peakLr(config: TrainConfig): number {
+  return config.train.lr ?? (config.train.base_lr * config.train.batch_size) / 256;
+}
+
+/** Warm-up length as a share of the run: train.warmup steps when >= 1 (over totalSteps), else the share itself. */
+export function warmupShare(warmup: number, totalSteps: number): number {
+  if (warmup >= 1) return Math.min(1, warmup / Math.max(1, totalSteps));
+  return Math.max(0, warmup);
+}
+
+/** lr at progress in [0, 1] (steps done / total, or elapsed / time budget): linear warm-up then cosine to 0. */
+export function lrAt(peak: number, warmShare: number, progress: number): number {
+  const p = Math.min(Math.max(progress, 0), 1);
+  if (warmShare > 0 && p < warmShare) return (peak * p) / warmShare;
+  const rest = 1 - warmShare;
+  const q = rest > 0 ? (p - warmShare) / rest : 1;
+  return peak * 0.5 * (1 + Math.cos(Math.PI * q));
+}
+
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+export class AdamW {
+  private readonly m: tf.Variable[];
+  private readonly v: tf.Variable[];
+  private t = 0;
+
+  constructor(readonly params: Param[], readonly opts: AdamWOptions) {
+    this.m = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
+    this.v = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
+  }
+
+  /** grads in the order of params. p <- p - lr (mhat / (sqrt(vhat) + eps) + wd p) (decay only where Param.decay). */
+  step(grads: (tf.Tensor | null)[], lr: number): void {
+    if (grads.length !== this.params.length) throw new Error(`AdamW.step: ${grads.length} gradients for ${this.params.length} params`);
+    this.t += 1;
+    const { beta1, beta2, eps, weightDecay } = this.opts;
+    const c1 = 1 / (1 - Math.pow(beta1, this.t));
+    const c2 = 1 / (1 - Math.pow(beta2, this.t));
+    tf.tidy(() => {
+      for (let i = 0; i < this.params.length; i++) {
+        const p = this.params[i];
+        const g = grads[i];
+        if (g === null) continue; // parameter not on this step's path
+        const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
+        const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.square(g), 1 - beta2));
+        this.m[i].assign(m);
+        this.v[i].assign(v);
+        let update = tf.div(tf.mul(m, c1), tf.add(tf.sqrt(tf.mul(v, c2)), eps));
+        if (p.decay && weightDecay > 0) update = tf.add(update, tf.mul(p.variable, weightDecay));
+        p.variable.assign(tf.sub(p.variable, tf.mul(update, lr)));
+      }
+    });
+  }
+
+  get stepCount(): number {
+    return this.t;
+  }
+
+  dispose(): void {
+    for (const x of [...this.m, ...this.v]) x.dispose();
+  }
+}

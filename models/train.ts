@@ -1,0 +1,221 @@
+/**
+ * The trainer's public entry: train(config, events). Selects the backend, loads data, builds the tokenizer and the
+ * model, trains with AdamW (warm-up + cosine) until the first budget is reached, evaluates every eval.every steps and
+ * at the end, and returns the final numbers.
+ *
+ * peak_memory_bytes is the largest tf.memory().numBytes (bytes held by live tensors) sampled each step right after
+ * the gradients exist, the high point of a step; peak_rss_bytes is the largest process RSS sampled at the same time.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from './backend.js';
+import { checkConfig } from './check-config.js';
+import type { TrainConfig } from './config.js';
+import type { Dataset, Example } from './data/dataset.js';
+import { loadDataset } from './data/load.js';
+import { makeTokenizer } from './data/make-tokenizer.js';
+import { evaluate } from './evaluate.js';
+import { ConfigError, type TrainEvents, type TrainResult } from './events.js';
+import { concatIds, FlipModel, fullPositions, maskText, type ModelBatch } from './flip-model.js';
+import { estimateTrainCost } from './flops.js';
+import { AdamW, lrAt, peakLr, warmupShare } from './optimizer.js';
+import { deriveSeed, makeRng, permutation } from './random.js';
+import { extractPatches, keepCount, sampleKeepIndices } from './vit.js';
+import { disposeConstants } from './nn/constants.js';
+
+/** Throws a ConfigError naming the first problem's key and listing every problem. */
+export function assertConfig(config: TrainConfig): void {
+  const problems = checkConfig(config);
+  if (problems.length > 0) {
+    const key = problems[0].slice(0, problems[0].indexOf(':'));
+    throw new ConfigError(key, problems.join('; ').slice(key.length + 2));
+  }
+}
+
+/** Epoch-wise shuffled order over the training split, continuing across epoch boundaries. */
+export class DataOrder {
+  private perm: Int32Array;
+  private pos = 0;
+  private readonly rng: () => number;
+
+  constructor(readonly size: number, seed: number) {
+    this.rng = makeRng(deriveSeed(seed, 'data'));
+    this.perm = permutation(size, this.rng);
+  }
+
+  next(count: number): number[] {
+    const out: number[] = [];
+    while (out.length < count) {
+      if (this.pos === this.size) {
+        this.perm = permutation(this.size, this.rng);
+        this.pos = 0;
+      }
+      out.push(this.perm[this.pos++]);
+    }
+    return out;
+  }
+}
+
+/** Host-side batch: kept patches of every image, token ids (text-masked when configured). */
+export function buildTrainBatch(
+  config: TrainConfig,
+  examples: Example[],
+  captionIds: Int32Array[],
+  model: FlipModel,
+  maskRng: () => number,
+): ModelBatch {
+  const b = examples.length;
+  const vit = model.image;
+  const keep = sampleKeepIndices(b, vit.numPatches, keepCount(vit.numPatches, config.mask.image_ratio), maskRng);
+  const patches = extractPatches(examples.map((x) => x.image), vit.imageSize, vit.cfg.patch_size, keep);
+  let ids = concatIds(captionIds);
+  let positions = fullPositions(b, config.model.text.context_length);
+  if (config.mask.text_ratio > 0) {
+    const masked = maskText(ids, b, config.mask.text_ratio, config.mask.text_strategy, model.padId, maskRng);
+    ids = masked.ids;
+    positions = masked.positions;
+  }
+  return { size: b, patches, keep, ids, positions };
+}
+
+/**
+ * One optimisation step, all inside tf.tidy. Returns [2] = (loss, log logit scale) still on the backend, so the
+ * caller reads both with one data() call, and the tensor bytes live right after the backward pass.
+ */
+export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch, lr: number): { out: tf.Tensor1D; bytes: number } {
+  const vars = model.store.variables();
+  let bytes = 0;
+  const out = tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => model.loss(batch), vars);
+    bytes = tf.memory().numBytes;
+    optimizer.step(vars.map((v) => grads[v.name] ?? null), lr);
+    model.clampLogitScale();
+    return tf.stack([value, model.logitScale]) as tf.Tensor1D; // [2]: loss, log scale
+  });
+  return { out, bytes };
+}
+
+export async function train(config: TrainConfig, events: TrainEvents): Promise<TrainResult> {
+  assertConfig(config);
+  const log = (msg: string) => events.onLog?.(msg);
+  const backend = await selectBackend(config.backend, log);
+  const dataset: Dataset = await loadDataset(config);
+  if (dataset.imageSize !== config.data.image_size) {
+    throw new ConfigError('data.image_size', `${config.data.image_size} but dataset '${dataset.name}' gives ${dataset.imageSize}`);
+  }
+  if (config.train.batch_size > dataset.train.size) {
+    throw new ConfigError('train.batch_size', `${config.train.batch_size} is bigger than the training split (${dataset.train.size} examples)`);
+  }
+  const ctx = config.model.text.context_length;
+  const captions: string[] = [];
+  for (let i = 0; i < dataset.train.size; i++) captions.push(dataset.train.get(i).caption);
+  const tokenizer = await makeTokenizer(config.model.text, captions);
+  const captionIds = captions.map((c) => tokenizer.encode(c, ctx));
+  log(`data '${dataset.name}': ${dataset.train.size} train / ${dataset.eval.size} eval pairs; vocabulary ${tokenizer.vocabSize}`);
+
+  const model = new FlipModel(config, tokenizer.vocabSize, tokenizer.padId);
+  const optimizer = new AdamW(model.store.params, {
+    beta1: config.train.beta1,
+    beta2: config.train.beta2,
+    eps: config.train.eps,
+    weightDecay: config.train.weight_decay,
+  });
+  try {
+    return await runTraining(config, events, backend, dataset, tokenizer, captionIds, model, optimizer);
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+    disposeConstants();
+  }
+}
+
+async function runTraining(
+  config: TrainConfig,
+  events: TrainEvents,
+  backend: { backend: string; device: string },
+  dataset: Dataset,
+  tokenizer: Awaited<ReturnType<typeof makeTokenizer>>,
+  captionIds: Int32Array[],
+  model: FlipModel,
+  optimizer: AdamW,
+): Promise<TrainResult> {
+  const t = config.train;
+  const b = t.batch_size;
+  const cost = estimateTrainCost(config);
+  const plannedSteps = cost.steps;
+  const sampleLimit = Math.min(t.samples ?? Infinity, t.epochs != null ? t.epochs * dataset.train.size : Infinity);
+  const stepLimit = t.steps ?? (t.samples == null && t.epochs == null && t.time_budget_s == null ? plannedSteps : Infinity);
+  const timeLimit = t.time_budget_s ?? Infinity;
+  const peak = peakLr(config);
+  const warm = warmupShare(t.warmup, plannedSteps);
+  events.onStart?.({ backend: backend.backend, device: backend.device, total_steps: plannedSteps });
+  events.onLog?.(`model: ${model.store.count()} parameters; peak lr ${peak}; planned steps ${plannedSteps}`);
+
+  const order = new DataOrder(dataset.train.size, config.seed);
+  const maskRng = makeRng(deriveSeed(config.seed, 'mask'));
+  const evalSeed = deriveSeed(config.seed, 'eval');
+  let step = 0;
+  let samplesSeen = 0;
+  let trainSeconds = 0;
+  let peakBytes = 0;
+  let peakRss = 0;
+  let lastLoss = NaN;
+  let lastEval: Record<string, number> = {};
+  const runEval = async () => {
+    const t0 = performance.now();
+    lastEval = await evaluate({ model, dataset, tokenizer, config, rng: makeRng(evalSeed) });
+    events.onLog?.(`eval at step ${step} took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    events.onEval?.(step, lastEval);
+  };
+
+  const progress = () =>
+    Math.max(
+      Number.isFinite(stepLimit) ? step / stepLimit : 0,
+      Number.isFinite(sampleLimit) ? samplesSeen / sampleLimit : 0,
+      Number.isFinite(timeLimit) ? trainSeconds / timeLimit : 0,
+    );
+
+  while (step < stepLimit && samplesSeen < sampleLimit && trainSeconds < timeLimit) {
+    const t0 = performance.now();
+    const lr = lrAt(peak, warm, progress());
+    const indices = order.next(b);
+    const examples = indices.map((i) => dataset.train.get(i));
+    const ids = indices.map((i) => captionIds[i]);
+    const batch = buildTrainBatch(config, examples, ids, model, maskRng);
+    const { out, bytes } = trainStep(model, optimizer, batch, lr);
+    peakBytes = Math.max(peakBytes, bytes);
+    const [loss, logScale] = await out.data();
+    out.dispose();
+    step += 1;
+    samplesSeen += b;
+    const dt = (performance.now() - t0) / 1000;
+    trainSeconds += dt;
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    if (!Number.isFinite(loss)) throw new Error(`non-finite loss at step ${step}: ${loss}`);
+    lastLoss = loss;
+    events.onStep?.(step, {
+      loss,
+      lr,
+      logit_scale: Math.exp(logScale),
+      pairs_per_second: b / dt,
+      elapsed_seconds: trainSeconds,
+      samples_seen: samplesSeen,
+    });
+    if (config.eval.every > 0 && step % config.eval.every === 0) await runEval();
+  }
+  if (!(config.eval.every > 0 && step % config.eval.every === 0 && step > 0)) await runEval();
+
+  return {
+    backend: backend.backend,
+    device: backend.device,
+    results: {
+      ...lastEval,
+      train_seconds: trainSeconds,
+      samples_seen: samplesSeen,
+      steps: step,
+      train_flops: step * cost.flops_per_step,
+      peak_memory_bytes: peakBytes,
+      peak_rss_bytes: peakRss,
+      final_loss: lastLoss,
+    },
+  };
+}
