@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { BackendName } from './config.js';
 import { ConfigError } from './events.js';
+import { registerLoopedBatchMatMul } from './kernels/batch-matmul-wasm.js';
 import { registerUnsortedSegmentSum } from './kernels/unsorted-segment-sum.js';
 
 export interface BackendInfo {
@@ -31,8 +32,9 @@ async function useWasm(): Promise<BackendInfo> {
   if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
   await tf.ready();
   registerUnsortedSegmentSum('wasm');
+  const looped = registerLoopedBatchMatMul();
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  return { backend: 'wasm', device: `cpu (wasm${simd ? ' simd' : ''}, 1 thread)` };
+  return { backend: 'wasm', device: `cpu (wasm${simd ? ' simd' : ''}, 1 thread${looped ? '' : ', generic batched matMul'})` };
 }
 
 async function useCpu(): Promise<BackendInfo> {

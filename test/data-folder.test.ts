@@ -105,7 +105,7 @@ test('folder: subfolders are labels; deterministic and disjoint splits', async (
   }
   assert.ok(orders.size > 1, 'seeds change the order');
   await assert.rejects(loadDataset(config({ path, train_size: 8, eval_size: 4 })), (e: unknown) => {
-    return e instanceof ConfigError && e.key === 'data.train_size' && /has 10 examples/.test(e.message);
+    return e instanceof ConfigError && e.key === 'data.train_size' && /exceeds the 10 examples available/.test(e.message);
   });
 });
 

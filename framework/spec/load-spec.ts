@@ -23,6 +23,8 @@ export interface LoadOptions {
 
 type Raw = Record<string, unknown>;
 
+const SEED_AXIS_MESSAGE = 'seeds are an axis of their own: write `seeds: [0, 1, 2]` at the top level';
+
 /** One file of an `extends:` chain, its data already validated against the schema. */
 interface Layer {
   source: YamlSource;
@@ -129,6 +131,7 @@ function readChain(file: string, visiting: string[]): Layer[] {
 function explainAxisKey(problem: SpecProblem, data: Raw): SpecProblem {
   const match = /^axes\.(.+)$/.exec(problem.key);
   const name = match?.[1];
+  if (name === 'seed') return { ...problem, message: SEED_AXIS_MESSAGE };
   if (!name || !name.includes('.') || isConfigPath(name) || !Object.prototype.hasOwnProperty.call(data.axes ?? {}, name)) return problem;
   const guess = closest(name, CONFIG_PATHS);
   return { ...problem, message: `unknown config path ${show(name)}${guess ? ` (did you mean "${guess}"?)` : ''}; axes take config paths (or a variant group name without dots)` };
@@ -139,7 +142,7 @@ function readAxes(layer: Layer, problems: SpecProblem[]): Axis[] {
   const axes: Axis[] = [];
   for (const [name, spec] of Object.entries(layer.data.axes as Raw)) {
     if (name === 'seed') {
-      problems.push({ where: source.locate(['axes', name], { key: true }), key: `axes.${name}`, message: 'seeds are an axis of their own: write `seeds: [0, 1, 2]` at the top level' });
+      problems.push({ where: source.locate(['axes', name], { key: true }), key: `axes.${name}`, message: SEED_AXIS_MESSAGE });
       continue;
     }
     if (Array.isArray(spec)) {

@@ -114,9 +114,16 @@ function parseLabels(buf: Buffer, file: string, count: number): Uint8Array {
   return labels;
 }
 
+/** Parsed files by folder and part (about 55 MB for the full set): later loads in the process skip the gunzip. */
+const parsed = new Map<string, { images: IdxImages; labels: Uint8Array }>();
+
 function loadPart(dir: string, prefix: 'train' | 't10k'): { images: IdxImages; labels: Uint8Array } {
+  const key = `${dir}/${prefix}`;
+  const hit = parsed.get(key);
+  if (hit) return hit;
   const images = parseImages(readIdx(dir, `${prefix}-images-idx3-ubyte`), join(dir, `${prefix}-images-idx3-ubyte`));
   const labels = parseLabels(readIdx(dir, `${prefix}-labels-idx1-ubyte`), join(dir, `${prefix}-labels-idx1-ubyte`), images.count);
+  parsed.set(key, { images, labels });
   return { images, labels };
 }
 

@@ -121,7 +121,7 @@ export async function folderDataset(
   const entries = readFolderEntries(path);
   const classNames = [...new Set(entries.map((e) => e.label).filter((l): l is string => l !== null))].sort();
   const classIndex = new Map(classNames.map((c, i) => [c, i]));
-  const split = splitIndices(entries.length, trainSize, evalSize, seed, 'folder', `folder ${path} has ${entries.length} examples;`);
+  const split = splitIndices(entries.length, trainSize, evalSize, seed, 'folder', `folder ${path}`);
   const make = async (name: string, indices: Int32Array): Promise<Split> => {
     const chosen = Array.from(indices, (i) => entries[i]);
     const images = await mapLimit(chosen, 16, async (e) => {

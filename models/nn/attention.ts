@@ -3,12 +3,17 @@
  * projections are plain 2-D matMuls (the fast path on wasm); only the per-head products are batched.
  */
 import * as tf from '@tensorflow/tfjs';
+import { batchMatMulPlain } from '../kernels/batch-matmul-wasm.js';
 import { linear } from './linear.js';
 import type { ParamStore } from './params.js';
 
 export interface AttentionParams {
-  wqkv: tf.Variable; // [D, 3D]
-  bqkv: tf.Variable; // [3D]
+  wq: tf.Variable; // [D, D]
+  bq: tf.Variable; // [D]
+  wk: tf.Variable; // [D, D]
+  bk: tf.Variable; // [D]
+  wv: tf.Variable; // [D, D]
+  bv: tf.Variable; // [D]
   wo: tf.Variable; // [D, D]
   bo: tf.Variable; // [D]
   heads: number;
@@ -17,8 +22,12 @@ export interface AttentionParams {
 export function makeAttention(store: ParamStore, prefix: string, width: number, heads: number): AttentionParams {
   if (width % heads !== 0) throw new Error(`attention: heads ${heads} does not divide width ${width}`);
   return {
-    wqkv: store.xavier(`${prefix}.wqkv`, width, 3 * width),
-    bqkv: store.constant(`${prefix}.bqkv`, [3 * width], 0, false),
+    wq: store.xavier(`${prefix}.wq`, width, width),
+    bq: store.constant(`${prefix}.bq`, [width], 0, false),
+    wk: store.xavier(`${prefix}.wk`, width, width),
+    bk: store.constant(`${prefix}.bk`, [width], 0, false),
+    wv: store.xavier(`${prefix}.wv`, width, width),
+    bv: store.constant(`${prefix}.bv`, [width], 0, false),
     wo: store.xavier(`${prefix}.wo`, width, width),
     bo: store.constant(`${prefix}.bo`, [width], 0, false),
     heads,
@@ -29,11 +38,11 @@ export function makeAttention(store: ParamStore, prefix: string, width: number, 
 const bmm = tf.customGrad((a, b, save) => {
   (save as tf.GradSaveFunc)([a as tf.Tensor, b as tf.Tensor]);
   return {
-    value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
+    value: batchMatMulPlain(a as tf.Tensor3D, b as tf.Tensor3D),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [as, bs] = saved as tf.Tensor3D[];
       const dy3 = dy as tf.Tensor3D;
-      return [tf.matMul(dy3, tf.transpose(bs, [0, 2, 1])), tf.matMul(tf.transpose(as, [0, 2, 1]), dy3)];
+      return [batchMatMulPlain(dy3, tf.transpose(bs, [0, 2, 1])), batchMatMulPlain(tf.transpose(as, [0, 2, 1]), dy3)];
     },
   };
 }) as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
@@ -47,8 +56,10 @@ export function attention(p: AttentionParams, x: tf.Tensor2D, batch: number, tok
   if (n !== batch * tokens) throw new Error(`attention: x has ${n} rows, expected batch ${batch} x tokens ${tokens}`);
   const h = p.heads;
   const dh = d / h;
-  const qkv = linear(x, p.wqkv as tf.Tensor2D, p.bqkv as tf.Tensor1D); // [B*T, 3D]
-  const [q2, k2, v2] = tf.split(qkv, 3, 1); // 3 x [B*T, D]
+  // Three projections rather than one [D, 3D] product: splitting the inner axis afterwards is slow on wasm.
+  const q2 = linear(x, p.wq as tf.Tensor2D, p.bq as tf.Tensor1D); // [B*T, D]
+  const k2 = linear(x, p.wk as tf.Tensor2D, p.bk as tf.Tensor1D); // [B*T, D]
+  const v2 = linear(x, p.wv as tf.Tensor2D, p.bv as tf.Tensor1D); // [B*T, D]
   const q = tf.reshape(tf.transpose(tf.reshape(tf.mul(q2, 1 / Math.sqrt(dh)), [batch, tokens, h, dh]), [0, 2, 1, 3]), [batch * h, tokens, dh]) as tf.Tensor3D; // [B*H, T, dh]
   const kT = tf.reshape(tf.transpose(tf.reshape(k2, [batch, tokens, h, dh]), [0, 2, 3, 1]), [batch * h, dh, tokens]) as tf.Tensor3D; // [B*H, dh, T]
   const v = tf.reshape(tf.transpose(tf.reshape(v2, [batch, tokens, h, dh]), [0, 2, 1, 3]), [batch * h, tokens, dh]) as tf.Tensor3D; // [B*H, T, dh]
