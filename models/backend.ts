@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { BackendName } from './config.js';
 import { ConfigError } from './events.js';
 import { registerLoopedBatchMatMul } from './kernels/batch-matmul-wasm.js';
+import { registerZeroCopyIdentity } from './kernels/identity-wasm.js';
 import { registerUnsortedSegmentSum } from './kernels/unsorted-segment-sum.js';
 
 export interface BackendInfo {
@@ -33,6 +34,7 @@ async function useWasm(): Promise<BackendInfo> {
   await tf.ready();
   registerUnsortedSegmentSum('wasm');
   const looped = registerLoopedBatchMatMul();
+  registerZeroCopyIdentity();
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   return { backend: 'wasm', device: `cpu (wasm${simd ? ' simd' : ''}, 1 thread${looped ? '' : ', generic batched matMul'})` };
 }

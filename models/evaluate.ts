@@ -12,7 +12,7 @@ import { encodePrompts } from './data/make-tokenizer.js';
 import type { Tokenizer } from './data/tokenizer.js';
 import { concatIds, FlipModel, fullPositions } from './flip-model.js';
 import { permutation } from './random.js';
-import { allIndices, extractPatches, keepCount, sampleKeepIndices } from './vit.js';
+import { allIndices, keepCount, sampleKeepIndices } from './vit.js';
 
 /** Image views for one batch: each view is [B*K_v] patch indices. */
 export function inferenceViews(mode: InferenceMode, batch: number, numPatches: number, ratio: number, rng: () => number): Int32Array[] {
@@ -43,8 +43,7 @@ export async function embedImages(model: FlipModel, images: Float32Array[], conf
     const emb = tf.tidy(() => {
       let sum: tf.Tensor2D | null = null;
       for (const keep of views) {
-        const patches = tf.tensor2d(extractPatches(chunk, vit.imageSize, vit.cfg.patch_size, keep), [keep.length, vit.patchValues]);
-        const z = model.embedImagesFromTensor(patches, keep, chunk.length);
+        const z = model.embedImages(vit.tokens(chunk, keep), chunk.length);
         sum = sum ? tf.add(sum, z) : z;
       }
       return views.length > 1 ? tf.div(sum!, tf.norm(sum!, 'euclidean', -1, true)) : sum!;

@@ -8,7 +8,7 @@ import { matMul2d } from './nn/linear.js';
 import { ParamStore } from './nn/params.js';
 import { deriveSeed } from './random.js';
 import { TextEncoder } from './text-encoder.js';
-import { VisionTransformer } from './vit.js';
+import { VisionTransformer, type VitTokens } from './vit.js';
 
 export const LOGIT_SCALE_INIT = Math.log(1 / 0.07);
 export const LOGIT_SCALE_MAX = Math.log(100);
@@ -16,10 +16,8 @@ export const LOGIT_SCALE_MAX = Math.log(100);
 /** One batch as the model consumes it; built on the host by the trainer. */
 export interface ModelBatch {
   size: number;
-  /** [B*K, P*P*3] kept patches (see vit.extractPatches). */
-  patches: Float32Array;
-  /** [B*K] patch index of each kept patch. */
-  keep: Int32Array;
+  /** Kept patches and their positions, CLS rows included (see VisionTransformer.tokens). */
+  image: VitTokens;
   /** [B*T'] token ids and their positions (T' = context length, or fewer after text masking). */
   ids: Int32Array;
   positions: Int32Array;
@@ -49,14 +47,8 @@ export class FlipModel {
   }
 
   /** -> [B, E], unit rows. */
-  embedImages(batch: ModelBatch): tf.Tensor2D {
-    const patches = tf.tensor2d(batch.patches, [batch.keep.length, this.image.patchValues]);
-    return this.embedImagesFromTensor(patches, batch.keep, batch.size);
-  }
-
-  /** patches [B*K, P*P*3], keep [B*K] -> [B, E], unit rows. */
-  embedImagesFromTensor(patches: tf.Tensor2D, keep: Int32Array, size: number): tf.Tensor2D {
-    return l2Normalize(matMul2d(this.image.encode(patches, keep, size), this.imageProj as tf.Tensor2D));
+  embedImages(tokens: VitTokens, size: number): tf.Tensor2D {
+    return l2Normalize(matMul2d(this.image.encode(tokens, size), this.imageProj as tf.Tensor2D));
   }
 
   /** -> [B, E], unit rows. */
@@ -66,7 +58,7 @@ export class FlipModel {
 
   /** Symmetric InfoNCE over the batch: mean of image->text and text->image cross-entropy. Returns a scalar. */
   loss(batch: ModelBatch): tf.Scalar {
-    const img = this.embedImages(batch); // [B, E]
+    const img = this.embedImages(batch.image, batch.size); // [B, E]
     const txt = this.embedTexts(batch.ids, batch.positions, batch.size); // [B, E]
     return contrastiveLoss(img, txt, this.logitScale as tf.Scalar);
   }
@@ -77,7 +69,6 @@ export class FlipModel {
   }
 
   dispose(): void {
-    this.image.params.positions.dispose();
     this.store.dispose();
   }
 }

@@ -41,8 +41,9 @@ export class AdamW {
   private t = 0;
 
   constructor(readonly params: Param[], readonly opts: AdamWOptions) {
-    this.m = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
-    this.v = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
+    const zeros = (p: Param) => tf.tidy(() => tf.variable(tf.zerosLike(p.variable), false));
+    this.m = params.map(zeros);
+    this.v = params.map(zeros);
   }
 
   /** grads in the order of params. p <- p - lr (mhat / (sqrt(vhat) + eps) + wd p) (decay only where Param.decay). */

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TextEncoderConfig } from './config.js';
 import { applyLayerNorm, makeBlocks, makeLayerNorm, runBlocks, type BlockParams, type LayerNormParams } from './nn/block.js';
 import { selectMatrix } from './nn/constants.js';
-import { constMatMul } from './nn/linear.js';
+import { addPerSample, constMatMul } from './nn/linear.js';
 import type { ParamStore } from './nn/params.js';
 
 /** Added to attention scores of padding keys; large enough that softmax gives them ~0 weight, finite to avoid NaN. */
@@ -46,8 +46,12 @@ export class TextEncoder {
     }
     const p = this.params;
     const tok = tf.gather(p.tokens, tf.tensor1d(ids, 'int32')); // [B*T, D]
-    const pos = tf.gather(p.positions, tf.tensor1d(positions, 'int32')); // [B*T, D]
-    const x = tf.add(tok, pos) as tf.Tensor2D;
+    let x: tf.Tensor2D;
+    if (positions.every((v, i) => v === i % tokens)) {
+      x = addPerSample(tok, tf.slice(p.positions, [0, 0], [tokens, this.cfg.width]) as tf.Tensor2D); // [B*T, D]
+    } else {
+      x = tf.add(tok, tf.gather(p.positions, tf.tensor1d(positions, 'int32'))) as tf.Tensor2D; // text masking: [B*T, D]
+    }
     let hasPad = false;
     const bias = new Float32Array(ids.length);
     for (let i = 0; i < ids.length; i++) {

@@ -19,7 +19,7 @@ import { concatIds, FlipModel, fullPositions, maskText, type ModelBatch } from '
 import { estimateTrainCost } from './flops.js';
 import { AdamW, lrAt, peakLr, warmupShare } from './optimizer.js';
 import { deriveSeed, makeRng, permutation } from './random.js';
-import { extractPatches, keepCount, sampleKeepIndices } from './vit.js';
+import { keepCount, sampleKeepIndices } from './vit.js';
 import { disposeConstants } from './nn/constants.js';
 
 /** Throws a ConfigError naming the first problem's key and listing every problem. */
@@ -66,7 +66,7 @@ export function buildTrainBatch(
   const b = examples.length;
   const vit = model.image;
   const keep = sampleKeepIndices(b, vit.numPatches, keepCount(vit.numPatches, config.mask.image_ratio), maskRng);
-  const patches = extractPatches(examples.map((x) => x.image), vit.imageSize, vit.cfg.patch_size, keep);
+  const image = vit.tokens(examples.map((x) => x.image), keep);
   let ids = concatIds(captionIds);
   let positions = fullPositions(b, config.model.text.context_length);
   if (config.mask.text_ratio > 0) {
@@ -74,7 +74,7 @@ export function buildTrainBatch(
     ids = masked.ids;
     positions = masked.positions;
   }
-  return { size: b, patches, keep, ids, positions };
+  return { size: b, image, ids, positions };
 }
 
 /**

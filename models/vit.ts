@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ImageEncoderConfig } from './config.js';
 import { applyLayerNorm, makeBlocks, makeLayerNorm, runBlocks, type BlockParams, type LayerNormParams } from './nn/block.js';
-import { meanPoolMatrix, onesColumn } from './nn/constants.js';
+import { clsIndicator, meanPoolMatrix } from './nn/constants.js';
 import { constMatMul, linear, matMul2d } from './nn/linear.js';
 import type { ParamStore } from './nn/params.js';
 import { sinCos2d } from './nn/positions.js';
@@ -78,51 +78,78 @@ export function extractPatches(images: Float32Array[], imageSize: number, patch:
 export interface VitParams {
   patchW: tf.Variable; // [P*P*3, D]
   patchB: tf.Variable; // [D]
+  /** The CLS token is cls + patchB (its pixel row is zero and its position zero): a harmless reparametrisation. */
   cls: tf.Variable; // [1, D]
   blocks: BlockParams[];
   lnFinal: LayerNormParams;
-  /** Fixed, not trained: [L, D]. */
-  positions: tf.Tensor2D;
+}
+
+/**
+ * Host-side token rows for one batch with the CLS token first in each sample: sample b's tokens are rows
+ * b*(K+1) .. b*(K+1)+K, row 0 the CLS token. Gathers on wasm are slow, so positions are gathered here.
+ */
+export interface VitTokens {
+  /** [B*(K+1), P*P*3] pixel values, zero on CLS rows. */
+  pixels: Float32Array;
+  /** [B*(K+1), D] fixed positions of the kept patches, zero on CLS rows. */
+  positions: Float32Array;
 }
 
 export class VisionTransformer {
   readonly params: VitParams;
   readonly numPatches: number;
   readonly patchValues: number;
+  /** [L, D] fixed 2-D sin-cos table on the host. */
+  readonly positionTable: Float32Array;
 
   constructor(store: ParamStore, readonly cfg: ImageEncoderConfig, readonly imageSize: number) {
     if (imageSize % cfg.patch_size !== 0) throw new Error(`vit: patch ${cfg.patch_size} does not divide image size ${imageSize}`);
     const grid = imageSize / cfg.patch_size;
     this.numPatches = grid * grid;
     this.patchValues = cfg.patch_size * cfg.patch_size * 3;
+    this.positionTable = sinCos2d(grid, cfg.width);
     this.params = {
       patchW: store.xavier('image.patch.w', this.patchValues, cfg.width),
       patchB: store.constant('image.patch.b', [cfg.width], 0, false),
       cls: store.normal('image.cls', [1, cfg.width], 0.02, false),
       blocks: makeBlocks(store, 'image', cfg),
       lnFinal: makeLayerNorm(store, 'image.ln_final', cfg.width),
-      positions: tf.tensor2d(sinCos2d(grid, cfg.width), [this.numPatches, cfg.width]),
     };
   }
 
-  /**
-   * patches [B*K, P*P*3] (from extractPatches), keep [B*K] the same patch indices -> pooled features [B, D].
-   * Every sample keeps the same number K of tokens (K = L when unmasked).
-   */
-  encode(patches: tf.Tensor2D, keep: Int32Array, batch: number): tf.Tensor2D {
+  /** images: B HWC images in [0, 1]; keep: [B*K] kept patch indices (see sampleKeepIndices / allIndices). */
+  tokens(images: Float32Array[], keep: Int32Array): VitTokens {
+    const batch = images.length;
     const k = keep.length / batch;
     const d = this.cfg.width;
-    if (patches.shape[0] !== keep.length || patches.shape[1] !== this.patchValues) {
-      throw new Error(`vit.encode: patches [${patches.shape}] do not match ${keep.length} kept tokens of ${this.patchValues} values`);
+    const ppc = this.patchValues;
+    const kept = extractPatches(images, this.imageSize, this.cfg.patch_size, keep); // [B*K, ppc]
+    const pixels = new Float32Array(batch * (k + 1) * ppc);
+    const positions = new Float32Array(batch * (k + 1) * d);
+    for (let b = 0; b < batch; b++) {
+      pixels.set(kept.subarray(b * k * ppc, (b + 1) * k * ppc), (b * (k + 1) + 1) * ppc);
+      for (let j = 0; j < k; j++) {
+        const p = keep[b * k + j];
+        positions.set(this.positionTable.subarray(p * d, (p + 1) * d), (b * (k + 1) + 1 + j) * d);
+      }
+    }
+    return { pixels, positions };
+  }
+
+  /** Token rows from tokens() for `batch` samples of K+1 tokens -> pooled features [B, D] (mean over all tokens). */
+  encode(t: VitTokens, batch: number): tf.Tensor2D {
+    const d = this.cfg.width;
+    const rows = t.pixels.length / this.patchValues;
+    const tokens = rows / batch;
+    if (!Number.isInteger(tokens) || t.positions.length !== rows * d) {
+      throw new Error(`vit.encode: ${rows} pixel rows and ${t.positions.length / d} position rows for batch ${batch}`);
     }
     const p = this.params;
-    const pos = tf.gather(p.positions, tf.tensor1d(keep, 'int32')); // [B*K, D], constant
-    const x = tf.add(linear(patches, p.patchW as tf.Tensor2D, p.patchB as tf.Tensor1D), pos); // [B*K, D]
-    const ones = onesColumn(batch);
-    const clsRows = matMul2d(ones.m, p.cls as tf.Tensor2D); // [B, D]
-    const tokens = k + 1;
-    const seq = tf.reshape(tf.concat([tf.reshape(clsRows, [batch, 1, d]), tf.reshape(x, [batch, k, d])], 1), [batch * tokens, d]) as tf.Tensor2D; // [B*(K+1), D]
-    const h = applyLayerNorm(p.lnFinal, runBlocks(p.blocks, seq, batch, tokens, null)); // [B*(K+1), D]
+    const pixels = tf.tensor2d(t.pixels, [rows, this.patchValues]);
+    const pos = tf.tensor2d(t.positions, [rows, d]); // constant
+    const isCls = clsIndicator(batch, tokens); // [B*(K+1), 1] constant
+    const x = tf.add(tf.add(linear(pixels, p.patchW as tf.Tensor2D, p.patchB as tf.Tensor1D), pos), matMul2d(isCls.m, p.cls as tf.Tensor2D)); // [B*(K+1), D]
+    const h = applyLayerNorm(p.lnFinal, runBlocks(p.blocks, x as tf.Tensor2D, batch, tokens, null)); // [B*(K+1), D]
     const pool = meanPoolMatrix(batch, tokens);
     return constMatMul(pool.m, pool.mT, h); // [B, D]
   }

@@ -85,3 +85,14 @@ test('--dry-run prints every cell with labels, hash and cost, and the count', ()
   assert.match(lines[lines.length - 1], /^total: 4 jobs, [\d.]+ TFLOPs/);
   assert.ok(readFileSync(join(ROOT, 'experiments/smoke.yaml'), 'utf8').includes('yaml-language-server: $schema='));
 });
+
+test('the example spec in the README is valid and expands as documented', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const example = /```yaml\n(# yaml-language-server[^\n]*\nname: example\n[\s\S]*?)```/.exec(readme);
+  assert.ok(example, 'README has the example spec');
+  const dir = writeFiles({ 'example.yaml': example[1] });
+  const jobs = expandGrid(loadSpec(join(dir, 'example.yaml')), checkConfig);
+  // 3 zipped mask/batch values x 3 text variants - 1 excluded + 1 included, times 2 seeds.
+  assert.equal(jobs.length, (3 * 3 - 1 + 1) * 2);
+  assert.ok(jobs.some((j) => j.config.mask.image_ratio === 0.9 && j.config.train.batch_size === 512));
+});

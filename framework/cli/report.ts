@@ -34,7 +34,14 @@ function summary(r: ExperimentReport): string {
   return lines.join('\n');
 }
 
-export function main(argv: string[]): number {
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const STDIO: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+export async function main(argv: string[], io: Io = STDIO): Promise<number> {
   let args;
   try {
     args = parseArgs({
@@ -50,12 +57,12 @@ export function main(argv: string[]): number {
       },
     });
   } catch (err) {
-    process.stderr.write(`report: ${(err as Error).message}\n${USAGE}\n`);
+    io.err(`report: ${(err as Error).message}\n${USAGE}\n`);
     return 1;
   }
   const { values, positionals } = args;
   if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
+    io.out(`${USAGE}\n`);
     return 0;
   }
   try {
@@ -66,18 +73,19 @@ export function main(argv: string[]): number {
     const db = openResultsDb(dbPath);
     try {
       if (values.all) {
-        const { experiments, index } = reportAll(db, opts);
-        for (const r of experiments) process.stdout.write(`${summary(r)}\n`);
-        process.stdout.write(`index: ${index}\n`);
+        const { experiments, index } = await reportAll(db, opts);
+        for (const r of experiments) io.out(`${summary(r)}\n`);
+        io.out(`index: ${index}\n`);
+      } else {
+        for (const name of names) io.out(`${summary(await reportExperiment(db, name, opts))}\n`);
       }
-      for (const name of names) process.stdout.write(`${summary(reportExperiment(db, name, opts))}\n`);
     } finally {
       db.close();
     }
     return 0;
   } catch (err) {
     if (err instanceof ReportError) {
-      process.stderr.write(`${err.message}\n`);
+      io.err(`${err.message}\n`);
       return 1;
     }
     throw err;
@@ -86,5 +94,5 @@ export function main(argv: string[]): number {
 
 const invoked = process.argv[1] ? resolve(process.argv[1]) : '';
 if (invoked.endsWith(join('cli', 'report.ts')) || invoked.endsWith(join('cli', 'report.js'))) {
-  process.exitCode = main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2));
 }

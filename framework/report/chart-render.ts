@@ -27,7 +27,8 @@ export function color(i: number): string {
   return PALETTE[i % PALETTE.length]!;
 }
 
-export function renderChart(config: ChartConfiguration, width = 760, height = 440): Buffer {
+/** Draws now; the PNG is encoded off the main thread (libuv pool), so callers can draw the next chart meanwhile. */
+export async function renderChart(config: ChartConfiguration, width = 760, height = 440): Promise<Buffer> {
   const canvas = createCanvas(width, height);
   const options = { ...(config.options ?? {}), responsive: false, animation: false as const, devicePixelRatio: 1 };
   const chart = new Chart(canvas.getContext('2d') as unknown as CanvasRenderingContext2D, {
@@ -36,7 +37,7 @@ export function renderChart(config: ChartConfiguration, width = 760, height = 44
     plugins: [...(config.plugins ?? []), whiteBackground],
   } as ChartConfiguration);
   try {
-    return canvas.toBuffer('image/png');
+    return await canvas.encode('png');
   } finally {
     chart.destroy();
   }

@@ -14,7 +14,7 @@ import { isFractionMetric, prettyMetric, toDisplay, unitOf } from './columns.js'
 import type { ExperimentData, JobData } from './load.js';
 import { isNumericAxis, summarize } from './stats.js';
 
-export const MAX_JOB_CHARTS = 24;
+export const MAX_JOB_CHARTS = 12;
 const MAX_LINES = 20;
 const MAX_POINTS = 300;
 export const SCALING_AXES = ['model.preset', 'data.train_size', 'train.steps', 'train.samples', 'train.epochs', 'train.time_budget_s', 'scale'];
@@ -24,7 +24,7 @@ export interface ChartFile {
   file: string;
   title: string;
   caption: string;
-  png: Buffer;
+  png: Promise<Buffer>;
   /** Set for per-job charts. */
   jobId?: number;
 }
@@ -76,14 +76,9 @@ function meanCurve(jobs: readonly JobData[], name: string, x: 'step' | 'elapsed'
     if (job.status !== 'done') continue;
     const curve = job.curves.get(name);
     if (!curve) continue;
-    const elapsedCurve = job.curves.get('elapsed_seconds');
     for (let i = 0; i < curve.step.length; i++) {
       const step = curve.step[i]!;
-      let e = curve.elapsed[i] ?? null;
-      if (e === null && elapsedCurve) {
-        const k = elapsedCurve.step.indexOf(step);
-        if (k >= 0) e = elapsedCurve.value[k]!;
-      }
+      const e = curve.elapsed[i] ?? null;
       const a = acc.get(step) ?? { v: 0, e: 0, ne: 0, n: 0 };
       a.v += curve.value[i]!;
       a.n++;
@@ -103,6 +98,13 @@ function meanCurve(jobs: readonly JobData[], name: string, x: 'step' | 'elapsed'
   return thin(out);
 }
 
+/** Log-axis ticks at 1, 2 and 5 times a power of ten only, in short exponential form. */
+function logTick(v: number): string | null {
+  const lead = v / 10 ** Math.floor(Math.log10(v));
+  if (![1, 2, 5].some((d) => Math.abs(lead - d) < 1e-6)) return null;
+  return v >= 1e4 || v < 1e-2 ? v.toExponential(0).replace('e+', 'e') : String(v);
+}
+
 function lineConfig(title: string, xTitle: string, yTitle: string, datasets: ChartDataset<'line', XY[]>[], opts: { logX?: boolean } = {}): ChartConfiguration {
   return {
     type: 'line',
@@ -111,7 +113,9 @@ function lineConfig(title: string, xTitle: string, yTitle: string, datasets: Cha
       parsing: false,
       plugins: { title: { display: true, text: title }, legend: { position: 'bottom', labels: { boxWidth: 12 } } },
       scales: {
-        x: { type: opts.logX ? 'logarithmic' : 'linear', title: { display: true, text: xTitle } },
+        x: opts.logX
+          ? { type: 'logarithmic', title: { display: true, text: xTitle }, ticks: { callback: (v) => logTick(Number(v)) } }
+          : { type: 'linear', title: { display: true, text: xTitle } },
         y: { type: 'linear', title: { display: true, text: yTitle } },
       },
     },

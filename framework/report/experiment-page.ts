@@ -50,16 +50,16 @@ function jobsSection(input: PageInput): SafeHtml {
   const axes = layout.axes.map((a) => a.name);
   const shown = layout.report.metrics.filter((m) => !m.includes('.') && !/rel|relative|^batch/.test(m));
   const jobCharts = new Map(input.charts.filter((c) => c.jobId !== undefined).map((c) => [c.jobId!, c]));
-  const summary = html`<table class="jobs"><thead><tr><th>job</th>${axes.map((a) => html`<th>${a}</th>`)}<th>status</th><th>attempts</th><th>backend</th><th>last step</th>${shown.map((m) => html`<th>${m}</th>`)}<th>error</th></tr></thead><tbody>
+  const summary = html`<div class="scroll"><table class="jobs"><thead><tr><th>job</th>${axes.map((a) => html`<th>${a}</th>`)}<th>status</th><th>attempts</th><th>backend</th><th>last step</th>${shown.map((m) => html`<th>${m}</th>`)}<th>error</th></tr></thead><tbody>
 ${data.jobs.map(
   (j) => html`<tr><th><a href="#job-${j.id}">${j.id}</a></th>${axes.map((a) => html`<td>${j.labels[a] ?? '—'}</td>`)}<td class="status-${j.status}">${j.status}</td><td>${j.attempts}</td><td>${j.backend ?? '—'}</td><td>${j.lastStep ?? '—'}</td>${shown.map(
     (m) => html`<td>${j.status === 'done' ? resultText(m, j.results.get(m)) : '—'}</td>`,
   )}<td class="left">${j.error ? (j.error.length > ERROR_PREVIEW ? `${j.error.slice(0, ERROR_PREVIEW)}…` : j.error) : ''}</td></tr>`,
 )}
-</tbody></table>`;
+</tbody></table></div>`;
   const details = data.jobs.map((j) => {
     const chart = jobCharts.get(j.id);
-    const curves = [...j.curves].map(([name, c]) => `${name} (${c.step.length} points)`).join(', ');
+    const curves = [...j.curvePoints].map(([name, n]) => `${name} (${n} points)`).join(', ');
     const results = [...j.results].map(([k, v]) => `${k} = ${v === null ? 'null' : resultText(k, v)}`).join('\n');
     return html`<details id="job-${j.id}"><summary>job ${j.id} — <span class="status-${j.status}">${j.status}</span> — ${Object.entries(j.labels).map(([k, v]) => `${k}=${v}`).join(', ')}</summary>
 <p class="meta">cell ${j.cellIndex}, seed ${j.seed}, attempts ${j.attempts}, backend ${j.backend ?? '—'}, device ${j.device ?? '—'}, host ${j.host ?? '—'}, git ${j.gitCommit ?? '—'}, config hash <code>${j.configHash}</code><br>started ${j.startedAt ?? '—'}, ended ${j.endedAt ?? '—'}, heartbeat ${j.heartbeatAt ?? '—'}, last step ${j.lastStep ?? '—'}</p>

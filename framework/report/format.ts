@@ -24,6 +24,18 @@ export function formatNumber(unit: Unit, v: number): string {
   }
 }
 
+/** Mean ± std with the std at the mean's precision (so seconds read '100 ± 3', not '100 ± 3.21'). */
+export function formatStat(unit: Unit, mean: number, std: number | null): string {
+  const m = formatNumber(unit, mean);
+  if (std === null) return m;
+  if (unit === 'seconds') {
+    const digits = Math.abs(mean) >= 100 ? 0 : Math.abs(mean) >= 10 ? 1 : 2;
+    return `${m} ± ${std.toFixed(digits)}`;
+  }
+  if (unit === 'ratio') return `${m} ± ${std.toFixed(2)}`;
+  return `${m} ± ${formatNumber(unit, std)}`;
+}
+
 const STATUS_TEXT: Record<Cell['status'], string> = {
   ok: '',
   paper: '',
@@ -42,11 +54,13 @@ export interface CellText {
   n: string;
 }
 
-export function cellText(cell: Cell, col: ColumnDef): CellText {
+/** `rowDone`: the n already shown for the whole row; a cell with that n (and no other status) omits its own. */
+export function cellText(cell: Cell, col: ColumnDef, rowDone?: number): CellText {
   if (!cell.stat) return { value: STATUS_TEXT[cell.status], n: '' };
   const { mean, std, n } = cell.stat;
-  const value = std === null ? formatNumber(col.unit, mean) : `${formatNumber(col.unit, mean)} ± ${formatNumber(col.unit, std)}`;
+  const value = formatStat(col.unit, mean, std);
   if (cell.status === 'paper' || col.source.kind === 'config') return { value, n: '' };
+  if (rowDone !== undefined && n === rowDone) return { value, n: '' };
   const parts = [cell.jobs > n ? `n=${n}/${cell.jobs}` : `n=${n}`];
   const notDone = (['failed', 'interrupted', 'running', 'pending'] as const).filter((s) => cell.counts[s] > 0);
   for (const s of notDone) parts.push(`${cell.counts[s]} ${s}`);
@@ -54,7 +68,7 @@ export function cellText(cell: Cell, col: ColumnDef): CellText {
 }
 
 /** 'value (n=3)' on one line, for Markdown and CSV. */
-export function cellLine(cell: Cell, col: ColumnDef): string {
-  const t = cellText(cell, col);
+export function cellLine(cell: Cell, col: ColumnDef, rowDone?: number): string {
+  const t = cellText(cell, col, rowDone);
   return t.n ? `${t.value} (${t.n})` : t.value;
 }

@@ -10,7 +10,7 @@ import { buildCharts, type ChartFile } from './charts.js';
 import { experimentPage } from './experiment-page.js';
 import { indexPage, type IndexEntry } from './index-page.js';
 import { listExperiments, loadExperiment, type ExperimentData } from './load.js';
-import { paperLines } from './paper-html.js';
+import { paperLines, paperNotes } from './paper-html.js';
 import { addPaperColumns, comparePaper, loadPaperResults, type PaperComparison, type PaperResults } from './paper.js';
 import { assignSlugs } from './slug.js';
 import type { Database } from './sqlite.js';
@@ -51,14 +51,7 @@ function jobsCsv(data: ExperimentData, layout: Layout): string {
 }
 
 function curvesCsv(data: ExperimentData): string {
-  const parts: string[] = ['job_id,name,step,value,elapsed_seconds'];
-  for (const j of data.jobs) {
-    for (const [name, c] of j.curves) {
-      const quoted = csvLine([name]);
-      for (let i = 0; i < c.step.length; i++) parts.push(`${j.id},${quoted},${c.step[i]},${c.value[i]},${c.elapsed[i] ?? ''}`);
-    }
-  }
-  return parts.join('\n') + '\n';
+  return `job_id,name,step,value,elapsed_seconds\n${data.curvesCsv}${data.curvesCsv ? '\n' : ''}`;
 }
 
 /** Removes what an earlier run generated (plots of jobs that may no longer exist); leaves other files alone. */
@@ -85,7 +78,7 @@ function readPapers(path: string): PaperResults | null {
   }
 }
 
-export function reportExperiment(db: Database, name: string, opts: ReportOptions, slugs?: Map<number, string>, papers?: PaperResults | null): ExperimentReport {
+export async function reportExperiment(db: Database, name: string, opts: ReportOptions, slugs?: Map<number, string>, papers?: PaperResults | null): Promise<ExperimentReport> {
   const t0 = performance.now();
   const data = loadExperiment(db, name);
   const t1 = performance.now();
@@ -105,19 +98,21 @@ export function reportExperiment(db: Database, name: string, opts: ReportOptions
   mkdirSync(join(dir, 'jobs'), { recursive: true });
   const title = data.row.description ? `${data.row.name}: ${data.row.description}` : data.row.name;
   const statements = cmp ? paperLines(cmp) : [];
-  const md = toMarkdown(table, title) + (statements.length ? `\n## Paper comparison\n\n${statements.map((s) => `- ${s}`).join('\n')}\n` : '');
+  const paperMd = cmp ? [...paperNotes(cmp), ...statements].map((s) => `- ${s}`).join('\n') : '';
+  const md = toMarkdown(table, title) + (paperMd ? `\n## Paper comparison\n\n${paperMd}\n` : '');
   const files = ['table.md', 'table.tex', 'table.csv', 'jobs.csv', 'curves.csv'];
   writeFileSync(join(dir, 'table.md'), md);
   writeFileSync(join(dir, 'table.tex'), toLatex(table, title));
   writeFileSync(join(dir, 'table.csv'), toCsv(table));
   writeFileSync(join(dir, 'jobs.csv'), jobsCsv(data, layout));
   writeFileSync(join(dir, 'curves.csv'), curvesCsv(data));
-  for (const c of charts) writeFileSync(join(dir, c.file), c.png);
   const generatedAt = (opts.now ?? new Date()).toISOString();
   writeFileSync(
     join(dir, 'index.html'),
     experimentPage({ data, layout, table, paper: cmp, paperProblem: problem, charts, files, generatedAt, dbPath: opts.dbPath }),
   );
+  const pngs = await Promise.all(charts.map((c) => c.png));
+  charts.forEach((c, i) => writeFileSync(join(dir, c.file), pngs[i]!));
   const t4 = performance.now();
   return {
     name: data.row.name,
@@ -130,14 +125,14 @@ export function reportExperiment(db: Database, name: string, opts: ReportOptions
   };
 }
 
-export function reportAll(db: Database, opts: ReportOptions): { experiments: ExperimentReport[]; index: string } {
+export async function reportAll(db: Database, opts: ReportOptions): Promise<{ experiments: ExperimentReport[]; index: string }> {
   const summaries = listExperiments(db);
   const slugs = assignSlugs(summaries);
   const papers = readPapers(opts.paperResults ?? DEFAULT_PAPER_RESULTS);
   const experiments: ExperimentReport[] = [];
   const entries: IndexEntry[] = [];
   for (const s of summaries) {
-    const r = reportExperiment(db, s.name, opts, slugs, papers);
+    const r = await reportExperiment(db, s.name, opts, slugs, papers);
     experiments.push(r);
     entries.push({ summary: s, slug: r.slug, verdicts: r.paper ? r.paper.comparisons.map((c) => `${c.series.name}: ${c.verdict}`) : [] });
   }

@@ -49,7 +49,9 @@ span.n { color: #777; font-size: 11px; margin-left: 4px; white-space: nowrap; }
 .verdict { font-weight: 700; padding: 1px 6px; border-radius: 4px; }
 .verdict.agrees { background: #dff3e4; color: #1b5e20; } .verdict.disagrees { background: #fde2e1; color: #b00020; }
 .verdict.cannot { background: #eee; color: #555; }
-figure { display: inline-block; margin: 8px 12px 16px 0; vertical-align: top; max-width: 760px; }
+figure { display: inline-block; margin: 8px 12px 16px 0; vertical-align: top; width: calc(50% - 16px); min-width: 420px; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table.results td { white-space: nowrap; }
 figure img { max-width: 100%; height: auto; border: 1px solid #ddd; } figcaption { font-size: 12px; color: #555; }
 pre { background: #f6f8fa; padding: 10px; overflow: auto; font-size: 12px; max-height: 480px; white-space: pre-wrap; word-break: break-word; }
 details { margin: 4px 0; } summary { cursor: pointer; }

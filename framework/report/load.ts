@@ -37,14 +37,22 @@ export interface JobData {
   lastStep: number | null;
   /** Final numbers (results table). The tables only use them when status is 'done'. */
   results: Map<string, number | null>;
+  /** The curves the plots use (CHART_CURVES), each ordered by step. */
   curves: Map<string, Curve>;
+  /** Every curve the job recorded, name -> number of points (all of them are in ExperimentData.curvesCsv). */
+  curvePoints: Map<string, number>;
 }
+
+/** Curves loaded as numbers (for plots); the others are only counted and exported as CSV text. */
+export const CHART_CURVES = ['loss', 'zero_shot_top1'] as const;
 
 export interface ExperimentData {
   row: ExperimentRow;
   /** Parsed spec_resolved; null when the sweep stored none (old or hand-made databases). */
   resolved: ResolvedSpecRecord | null;
   jobs: JobData[];
+  /** Every metric point of every job as CSV lines (no header), read from the same snapshot. */
+  curvesCsv: string;
 }
 
 export interface ExperimentSummary {
@@ -134,6 +142,13 @@ function parseJson<T>(text: string | null, what: string): T | null {
   }
 }
 
+function sortCurve(c: Curve): void {
+  const order = c.step.map((_, i) => i).sort((a, b) => c.step[a]! - c.step[b]!);
+  c.step = order.map((i) => c.step[i]!);
+  c.value = order.map((i) => c.value[i]!);
+  c.elapsed = order.map((i) => c.elapsed[i]!);
+}
+
 export function loadExperiment(db: Database, name: string): ExperimentData {
   const read = db.transaction(() => {
     const row = db.prepare<ExperimentRow>('SELECT * FROM experiments WHERE name = ?').get(name);
@@ -164,6 +179,7 @@ export function loadExperiment(db: Database, name: string): ExperimentData {
         lastStep: j.last_step,
         results: new Map(),
         curves: new Map(),
+        curvePoints: new Map(),
       };
       jobs.push(job);
       byId.set(job.id, job);
@@ -175,30 +191,61 @@ export function loadExperiment(db: Database, name: string): ExperimentData {
       .all(row.id) as [number, string, number | null][];
     for (const [jobId, metric, value] of results) byId.get(jobId)?.results.set(metric, value);
 
+    // No ORDER BY: the (job_id, name, step) index already yields each job's points in order, and sorting in a temp
+    // B-tree doubled the load time; curves found out of order are sorted below. Evaluation points without their own
+    // elapsed_seconds take the value of the elapsed_seconds curve at the same step.
     const points = db
       .prepare(
-        `SELECT m.job_id, m.name, m.step, m.value, m.elapsed_seconds FROM metrics m JOIN jobs j ON j.id = m.job_id
-          WHERE j.experiment_id = ? ORDER BY m.job_id, m.name, m.step`,
+        `SELECT m.job_id, m.name, m.step, m.value,
+                coalesce(m.elapsed_seconds, (SELECT e.value FROM metrics e WHERE e.job_id = m.job_id AND e.name = 'elapsed_seconds' AND e.step = m.step))
+           FROM metrics m
+          WHERE m.job_id IN (SELECT id FROM jobs WHERE experiment_id = ?) AND m.name IN (${CHART_CURVES.map(() => '?').join(', ')})`,
       )
       .raw(true)
-      .all(row.id) as [number, string, number, number | null, number | null][];
+      .iterate(row.id, ...CHART_CURVES) as IterableIterator<[number, string, number, number | null, number | null]>;
     let curJob = -1;
     let curName = '';
-    let curve: Curve | null = null;
+    let curve: Curve | undefined;
+    const unsorted = new Set<Curve>();
     for (const [jobId, metric, step, value, elapsed] of points) {
       if (value === null) continue;
       if (jobId !== curJob || metric !== curName || !curve) {
         curJob = jobId;
         curName = metric;
         const job = byId.get(jobId);
-        curve = { step: [], value: [], elapsed: [] };
-        job?.curves.set(metric, curve);
+        if (!job) continue;
+        curve = job.curves.get(metric);
+        if (!curve) {
+          curve = { step: [], value: [], elapsed: [] };
+          job.curves.set(metric, curve);
+        }
       }
+      const n = curve.step.length;
+      if (n > 0 && curve.step[n - 1]! > step) unsorted.add(curve);
       curve.step.push(step);
       curve.value.push(value);
       curve.elapsed.push(elapsed);
     }
-    return { row, resolved, jobs };
+    for (const c of unsorted) sortCurve(c);
+
+    const counts = db
+      .prepare('SELECT job_id, name, count(*) FROM metrics WHERE job_id IN (SELECT id FROM jobs WHERE experiment_id = ?) GROUP BY job_id, name')
+      .raw(true)
+      .all(row.id) as [number, string, number][];
+    for (const [jobId, metric, n] of counts) byId.get(jobId)?.curvePoints.set(metric, n);
+
+    // SQLite formats the numbers (much faster than JS for 10^5+ points); one string per job stays far below
+    // SQLite's string length limit however long the sweep.
+    const csvParts = db
+      .prepare(
+        `SELECT group_concat(job_id || ',"' || replace(name, '"', '""') || '",' || step || ',' || coalesce(value, '') || ',' ||
+                             coalesce(elapsed_seconds, ''), char(10))
+           FROM metrics WHERE job_id IN (SELECT id FROM jobs WHERE experiment_id = ?) GROUP BY job_id ORDER BY job_id`,
+      )
+      .raw(true)
+      .all(row.id) as [string][];
+    const curvesCsv = csvParts.map((p) => p[0]).join('\n');
+    return { row, resolved, jobs, curvesCsv };
   });
   return read();
 }

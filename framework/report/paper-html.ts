@@ -1,6 +1,6 @@
 /** The paper comparison section of an experiment page. */
 import { describeLabels } from './axes.js';
-import { formatNumber } from './format.js';
+import { formatNumber, formatStat } from './format.js';
 import { html, type SafeHtml } from './html.js';
 import type { PaperComparison, SeriesComparison } from './paper.js';
 
@@ -9,7 +9,7 @@ function oursText(s: SeriesComparison, i: number): string {
   if (!p.ourLabels) return 'not in our sweep';
   if (!p.ours) return 'no finished result';
   const { mean, std, n } = p.ours;
-  return `${formatNumber(s.unit, mean)}${std === null ? '' : ` ± ${formatNumber(s.unit, std)}`} (n=${n})`;
+  return `${formatStat(s.unit, mean, std)} (n=${n})`;
 }
 
 function verdictClass(v: SeriesComparison['verdict']): string {
@@ -40,4 +40,8 @@ ${s.points.map(
 /** Plain-text lines (for the Markdown file and the CLI summary). */
 export function paperLines(cmp: PaperComparison): string[] {
   return cmp.comparisons.map((s) => `${cmp.table.title} — ${seriesTitle(s)}: ${s.statement}`);
+}
+
+export function paperNotes(cmp: PaperComparison): string[] {
+  return cmp.notes;
 }

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 export interface Statement<Row> {
   all(...params: unknown[]): Row[];
   get(...params: unknown[]): Row | undefined;
+  iterate(...params: unknown[]): IterableIterator<Row>;
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
   /** With raw(true), rows come back as arrays in column order: cheaper for large scans. */
   raw(toggle?: boolean): Statement<unknown[]>;

@@ -31,6 +31,8 @@ export interface TableRow {
   labels: Record<string, string>;
   baseline: boolean;
   cells: Cell[];
+  /** List tables: the row's seeds ('3', '2/3, 1 failed'), shown once in an n column; cells with that n omit it. */
+  n: { text: string; done: number } | null;
 }
 
 export interface TableGroup {
@@ -97,6 +99,13 @@ function matchesBaseline(layout: Layout, labels: Record<string, string>, axes: r
     if (labels[axis] !== label) return false;
   }
   return relevant > 0;
+}
+
+function rowN(jobs: readonly JobData[]): { text: string; done: number } {
+  const c = countStatuses(jobs);
+  const parts = [c.done === jobs.length ? String(c.done) : `${c.done}/${jobs.length}`];
+  for (const s of ['failed', 'interrupted', 'running', 'pending'] as const) if (c[s] > 0) parts.push(`${c[s]} ${s}`);
+  return { text: parts.join(', '), done: c.done };
 }
 
 export class TableBuilder {
@@ -170,7 +179,7 @@ export class TableBuilder {
           }
           return this.cell(labels, col, rowBaseline);
         });
-        return { label: rowsAxis ? label : data.row.name, labels, baseline: rowBaseline, cells };
+        return { label: rowsAxis ? label : data.row.name, labels, baseline: rowBaseline, cells, n: columnsAxis ? null : rowN(this.jobsAt(labels)) };
       });
       return { labels: combo, title: describeLabels(combo), rows };
     });
@@ -178,7 +187,10 @@ export class TableBuilder {
     const notes: string[] = [];
     if (columnsAxis) notes.push(`Grid of ${metric}: rows ${rowsAxis}, columns ${columnsAxis}.`);
     if (layout.groupAxes.length) notes.push(`One block per ${layout.groupAxes.join(' × ')} (not averaged over).`);
-    notes.push('Mean ± sample std over seeds, n = finished seeds; "failed"/"running"/"pending" = no finished job in the cell, "—" = no job or no value.');
+    notes.push(
+      `Mean ± sample std over seeds; n = finished seeds${columnsAxis ? '' : ' of the row (a cell states its own n only where it differs)'}; ` +
+        '"failed"/"running"/"pending" = no finished job in the cell, "—" = no job or no value.',
+    );
     if (hasBaseline) notes.push(`Baseline (shaded, reference of "x" ratios): ${describeLabels(layout.report.baseline!)}.`);
     return {
       experiment: data.row.name,

@@ -5,6 +5,7 @@
 import type { TrainConfig } from '../../models/config.js';
 import { ConfigError } from '../../models/events.js';
 import { train } from '../../models/train.js';
+import { applyFault, faultFromEnv } from './fault-injection.js';
 import type { JobMessage, JobRequest } from './messages.js';
 
 function send(message: JobMessage): Promise<void> {
@@ -20,9 +21,10 @@ function send(message: JobMessage): Promise<void> {
 
 async function run(config: TrainConfig): Promise<number> {
   try {
+    const fault = faultFromEnv();
     const result = await train(config, {
       onStart: (info) => void send({ type: 'start', ...info }),
-      onStep: (step, metrics) => void send({ type: 'step', step, metrics }),
+      onStep: (step, metrics) => void send({ type: 'step', step, metrics: applyFault(fault, step, metrics) }),
       onEval: (step, metrics) => void send({ type: 'eval', step, metrics }),
       onLog: (message) => void send({ type: 'log', message }),
     });

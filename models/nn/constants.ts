@@ -35,6 +35,13 @@ export function selectMatrix(batch: number, tokens: number, index: number): Cons
   });
 }
 
+/** [B*T, 1]: 1 on the first token of each sample (where the CLS token sits). */
+export function clsIndicator(batch: number, tokens: number): ConstPair {
+  return pair(`cls:${batch}:${tokens}`, batch * tokens, 1, (m) => {
+    for (let b = 0; b < batch; b++) m[b * tokens] = 1;
+  });
+}
+
 /** [B, 1] of ones: broadcasts a [1, D] row to [B, D] with a gradient that is one plain matMul. */
 export function onesColumn(batch: number): ConstPair {
   return pair(`ones:${batch}`, batch, 1, (m) => m.fill(1));

@@ -65,3 +65,20 @@ export function constMatMul(m: tf.Tensor2D, mT: tf.Tensor2D, x: tf.Tensor2D): tf
   });
   return op(x) as tf.Tensor2D;
 }
+
+/**
+ * x [B*T, D] + table [T, D] repeated over the B samples. The table's gradient sums over samples as one ones-vector
+ * product ([1, B] x [B, T*D]) instead of a sum over an outer axis.
+ */
+export const addPerSample = tf.customGrad((x, table, save) => {
+  const [x2, t2] = [x as tf.Tensor2D, table as tf.Tensor2D];
+  const [n, d] = x2.shape;
+  const t = t2.shape[0];
+  if (n % t !== 0 || t2.shape[1] !== d) throw new Error(`addPerSample: x [${x2.shape}] is not a whole number of [${t2.shape}] blocks`);
+  (save as tf.GradSaveFunc)([]);
+  const b = n / t;
+  return {
+    value: tf.reshape(tf.add(tf.reshape(x2, [b, t * d]), tf.reshape(t2, [1, t * d])), [n, d]),
+    gradFunc: (dy: tf.Tensor) => [dy, tf.reshape(tf.matMul(tf.ones([1, b]), tf.reshape(dy, [b, t * d]) as tf.Tensor2D), [t, d])],
+  };
+}) as (x: tf.Tensor2D, table: tf.Tensor2D) => tf.Tensor2D;

@@ -19,7 +19,9 @@ export class ParamStore {
 
   private add(name: string, values: Float32Array, shape: number[], decay: boolean): tf.Variable {
     if (this.params.some((p) => p.name === name)) throw new Error(`ParamStore: duplicate parameter name "${name}"`);
-    const variable = tf.variable(tf.tensor(values, shape, 'float32'), true, `${name}_${Math.floor(this.rng() * 1e9)}`);
+    const init = tf.tensor(values, shape, 'float32');
+    const variable = tf.variable(init, true, `${name}_${Math.floor(this.rng() * 1e9)}`);
+    init.dispose();
     this.params.push({ name, variable, decay });
     return variable;
   }

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { resolveLayout } from '../framework/report/axes.js';
+import { cellLine } from '../framework/report/format.js';
+import { addAblationA, addAblationB, addScaling } from '../framework/report/demo-fixtures.js';
+import { FixtureDb } from '../framework/report/fixture.js';
+import { loadExperiment, openResultsDb } from '../framework/report/load.js';
+import type { Database } from '../framework/report/sqlite.js';
+import { summarize } from '../framework/report/stats.js';
+import { buildTable, type TableModel } from '../framework/report/table.js';
+
+let dir: string;
+let db: Database;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'report-table-'));
+  const f = new FixtureDb(join(dir, 'results.db'));
+  addAblationA(f);
+  addAblationB(f);
+  addScaling(f);
+  f.close();
+  db = openResultsDb(join(dir, 'results.db'));
+});
+
+after(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function table(name: string): TableModel {
+  const data = loadExperiment(db, name);
+  return buildTable(data, resolveLayout(data));
+}
+
+function cellAt(model: TableModel, group: number, rowLabel: string, columnKey: string): string {
+  const row = model.groups[group]!.rows.find((r) => r.label === rowLabel);
+  assert.ok(row, `row ${rowLabel}`);
+  const i = model.columns.findIndex((c) => c.key === columnKey);
+  assert.ok(i >= 0, `column ${columnKey} in ${model.columns.map((c) => c.key).join(', ')}`);
+  return cellLine(row.cells[i]!, model.columns[i]!);
+}
+
+describe('summarize', () => {
+  test('mean, sample std and n; non-finite values ignored', () => {
+    assert.deepEqual(summarize([0.3, 0.32, 0.34, Number.NaN])?.n, 3);
+    const s = summarize([2, 4, 4, 4, 5, 5, 7, 9])!;
+    assert.equal(s.mean, 5);
+    assert.ok(Math.abs(s.std! - 2.138089935) < 1e-6);
+    assert.equal(summarize([1])!.std, null);
+    assert.equal(summarize([]), null);
+  });
+});
+
+describe('list table (Table 1a shape)', () => {
+  test('rows in declaration order, baseline shaded', () => {
+    const m = table('ablation-a');
+    assert.equal(m.kind, 'list');
+    assert.deepEqual(m.groups[0]!.rows.map((r) => r.label), ['0', '0.5', '0.75']);
+    assert.deepEqual(m.groups[0]!.rows.map((r) => r.baseline), [true, false, false]);
+  });
+
+  test('mean ± std over seeds as percentages, with n', () => {
+    const m = table('ablation-a');
+    assert.equal(cellAt(m, 0, '0', 'zero_shot_top1'), '32.0 ± 2.0 (n=3)');
+    assert.equal(cellAt(m, 0, '0.5', 'zero_shot_top1'), '34.0 ± 1.0 (n=3)');
+  });
+
+  test('a failed seed is counted, not dropped', () => {
+    const m = table('ablation-a');
+    assert.equal(cellAt(m, 0, '0.75', 'zero_shot_top1'), '30.5 ± 0.7 (n=2/3, 1 failed)');
+  });
+
+  test('time and FLOPs relative to the baseline', () => {
+    const m = table('ablation-a');
+    assert.equal(cellAt(m, 0, '0', 'train_seconds_rel'), '1.00x (n=3)');
+    assert.equal(cellAt(m, 0, '0.5', 'train_seconds_rel'), '0.50x (n=3)');
+    assert.equal(cellAt(m, 0, '0.75', 'train_seconds_rel'), '0.33x (n=2/3, 1 failed)');
+    assert.equal(cellAt(m, 0, '0.5', 'train_flops_rel'), '0.52x (n=3)');
+  });
+
+  test('peak memory in MiB and batch size from the config', () => {
+    const m = table('ablation-a');
+    assert.equal(cellAt(m, 0, '0.5', 'peak_memory_bytes'), '256.0 ± 0.0 (n=3)');
+    assert.equal(cellAt(m, 0, '0.75', 'batch_size'), '256');
+  });
+});
+
+describe('grid (Table 1b shape)', () => {
+  test('metrics[0] per row x column, failed / running / missing cells marked', () => {
+    const m = table('ablation-b');
+    assert.equal(m.kind, 'grid');
+    assert.deepEqual(m.columns.map((c) => c.columnLabel), ['0.5', '0.75']);
+    const k = (label: string): string => `zero_shot_top1@mask.image_ratio=${label}`;
+    assert.equal(cellAt(m, 0, '64', k('0.5')), '30.5 ± 0.7 (n=2)');
+    assert.equal(cellAt(m, 0, '64', k('0.75')), 'failed');
+    assert.equal(cellAt(m, 0, '128', k('0.75')), 'running');
+    assert.equal(cellAt(m, 0, '256', k('0.75')), '—');
+    const row128 = m.groups[0]!.rows[1]!;
+    assert.equal(row128.cells[0]!.baseline, true);
+    assert.equal(row128.cells[1]!.baseline, false);
+    assert.equal(m.groups[0]!.rows[0]!.cells[1]!.status, 'failed');
+    assert.match(m.groups[0]!.rows[0]!.cells[1]!.errors[0]!, /out of memory/);
+    assert.equal(m.groups[0]!.rows[2]!.cells[1]!.status, 'missing');
+  });
+});
+
+describe('other axes', () => {
+  test('one block per model.preset, never averaged across it; ratios within the block', () => {
+    const m = table('scaling');
+    assert.deepEqual(m.groupAxes, ['model.preset']);
+    assert.deepEqual(m.groups.map((g) => g.labels), [{ 'model.preset': 'tiny' }, { 'model.preset': 'small' }]);
+    assert.equal(cellAt(m, 0, '0', 'zero_shot_top1'), '20.0 (n=1)');
+    assert.equal(cellAt(m, 1, '0', 'zero_shot_top1'), '30.0 (n=1)');
+    assert.equal(cellAt(m, 0, '0.5', 'train_seconds_rel'), '0.50x (n=1)');
+    assert.equal(cellAt(m, 1, '0.5', 'train_seconds_rel'), '0.60x (n=1)');
+  });
+});

@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ResultStore, StoreError } from '../framework/store/result-store.js';
+import { SCHEMA_VERSION } from '../framework/store/schema.js';
+import { tempDir } from './helpers.js';
+
+function freshStore() {
+  const path = join(tempDir(), 'sub', 'results.db');
+  const store = ResultStore.open(path);
+  const experimentId = store.upsertExperiment({ name: 'e', description: '', spec_path: null, spec_yaml: null, spec_resolved: {} });
+  const [job] = store.syncJobs(experimentId, [{ cell_index: 0, config: { a: 1 }, config_hash: 'h1', labels: { x: '1' }, seed: 0 }]);
+  return { path, store, experimentId, job };
+}
+
+test('store: creates the folder, WAL mode, current schema version', () => {
+  const { path, store } = freshStore();
+  assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
+  assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  store.close();
+  const reader = ResultStore.open(path, { readonly: true });
+  assert.equal((reader.db.prepare('SELECT COUNT(*) n FROM jobs').get() as { n: number }).n, 1);
+  reader.close();
+});
+
+test('store: syncJobs adds new cells as pending and keeps the state of known ones', () => {
+  const { store, experimentId, job } = freshStore();
+  store.startAttempt(job.id, { host: 'h', pid: process.pid, git_commit: null });
+  store.finishJob(job.id, { zero_shot_top1: 0.5 }, [{ step: 1, name: 'loss', value: 2, elapsed_seconds: 0.1 }], 1);
+  const rows = store.syncJobs(experimentId, [
+    { cell_index: 0, config: { a: 1 }, config_hash: 'h1', labels: { x: '1' }, seed: 0 },
+    { cell_index: 1, config: { a: 2 }, config_hash: 'h2', labels: { x: '2' }, seed: 0 },
+  ]);
+  assert.deepEqual(rows.map((r) => r.status), ['done', 'pending']);
+  assert.equal(rows[0].attempts, 1);
+  assert.equal(rows[0].last_step, 1);
+});
+
+test('store: a new attempt clears the curves and results of the previous one', () => {
+  const { store, job } = freshStore();
+  store.startAttempt(job.id, { host: 'h', pid: 1, git_commit: 'abc' });
+  store.appendMetrics(job.id, [{ step: 1, name: 'loss', value: 3, elapsed_seconds: 1 }], 1);
+  store.endAttempt(job.id, 'failed', 'boom', [{ step: 2, name: 'loss', value: NaN, elapsed_seconds: 2 }], 2);
+  const failed = store.job(job.id);
+  assert.equal(failed.status, 'failed');
+  assert.equal(failed.error, 'boom');
+  assert.equal(failed.last_step, 2);
+  assert.deepEqual(store.db.prepare('SELECT value FROM metrics WHERE job_id = ? ORDER BY step').all(job.id), [{ value: 3 }, { value: null }]);
+  store.startAttempt(job.id, { host: 'h', pid: 1, git_commit: 'abc' });
+  assert.equal((store.db.prepare('SELECT COUNT(*) n FROM metrics WHERE job_id = ?').get(job.id) as { n: number }).n, 0);
+  assert.equal(store.job(job.id).attempts, 2);
+});
+
+test('store: running jobs of a dead coordinator are recovered as interrupted; live ones are left alone', () => {
+  const { store, experimentId, job } = freshStore();
+  const [other] = store.syncJobs(experimentId, [{ cell_index: 1, config: {}, config_hash: 'h2', labels: {}, seed: 0 }]);
+  store.startAttempt(job.id, { host: 'here', pid: 999_999, git_commit: null });
+  store.startAttempt(other.id, { host: 'here', pid: process.pid, git_commit: null });
+  const n = store.recoverStale(experimentId, 'here', 600, (pid) => pid === process.pid);
+  assert.equal(n, 1);
+  assert.equal(store.job(job.id).status, 'interrupted');
+  assert.match(store.job(job.id).error!, /its coordinator \(pid 999999 on here\) stopped/);
+  assert.equal(store.job(other.id).status, 'running');
+});
+
+test('store: a database from a newer schema version is refused and left unchanged', () => {
+  const path = join(tempDir(), 'newer.db');
+  const db = new Database(path);
+  db.pragma('application_id = 1179404624');
+  db.pragma(`user_version = ${SCHEMA_VERSION + 3}`);
+  db.close();
+  const before = readFileSync(path);
+  assert.throws(() => ResultStore.open(path), (err: Error) => err instanceof StoreError && /schema version 4, newer than this release understands \(1\)/.test(err.message));
+  assert.deepEqual(readFileSync(path), before);
+});
+
+test('store: a foreign SQLite file and a non-database file are refused and left unchanged', () => {
+  const dir = tempDir();
+  const foreign = join(dir, 'foreign.db');
+  const db = new Database(foreign);
+  db.exec('CREATE TABLE customers (id INTEGER)');
+  db.close();
+  const before = readFileSync(foreign);
+  assert.throws(() => ResultStore.open(foreign), /SQLite database of something else \(tables: customers\)/);
+  assert.deepEqual(readFileSync(foreign), before);
+  const text = join(dir, 'notes.db');
+  writeFileSync(text, 'this is not a database, just some text that is long enough to have a header'.repeat(20));
+  assert.throws(() => ResultStore.open(text), /is not a usable SQLite database/);
+  assert.match(readFileSync(text, 'utf8'), /^this is not a database/);
+});
+
+test('store: an unwritable location gives a clear error naming the path', () => {
+  const dir = tempDir();
+  const blocker = join(dir, 'file');
+  writeFileSync(blocker, 'x');
+  // A path below a regular file can never be created, even as root.
+  assert.throws(() => ResultStore.open(join(blocker, 'results.db')), /cannot open the results database .*file\/results\.db: .*Choose a writable location with --db PATH/);
+  assert.throws(() => ResultStore.open(join(dir, 'missing', 'x.db'), { readonly: true }), /cannot open the results database .*x\.db: .*Run a sweep first, or pass --db PATH/);
+});

@@ -1,0 +1,128 @@
+/**
+ * The whole path with the real trainer in real child processes: spec -> grid -> jobs -> SQLite, resume, retries,
+ * Ctrl-C, and the query/status commands on the database a sweep wrote.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ROOT, runCli, writeFiles } from './helpers.js';
+
+const TINY = `
+base:
+  data: { dataset: shapes, train_size: 256, eval_size: 64, image_size: 16 }
+  model: { preset: tiny }
+  train: { batch_size: 16, steps: 6 }
+`;
+
+function jobs(db: string) {
+  const d = new Database(db, { readonly: true });
+  const rows = d.prepare('SELECT * FROM jobs ORDER BY cell_index').all() as Record<string, unknown>[];
+  d.close();
+  return rows;
+}
+
+test('smoke.yaml runs end to end and records configs, curves and results', () => {
+  const db = join(writeFiles({}), 'results.db');
+  const run = runCli('sweep', ['experiments/smoke.yaml', '--db', db]);
+  assert.equal(run.status, 0, run.stderr + run.stdout);
+  assert.match(run.stdout, /smoke: 4 done, 0 failed, 0 interrupted, 0 already done before/);
+  const d = new Database(db, { readonly: true });
+  const rows = d.prepare('SELECT * FROM jobs').all() as Record<string, unknown>[];
+  assert.equal(rows.length, 4);
+  for (const row of rows) {
+    assert.equal(row.status, 'done');
+    assert.equal(row.attempts, 1);
+    assert.equal(row.backend, 'wasm');
+    assert.ok(row.started_at && row.ended_at && row.host && row.git_commit !== undefined);
+    const config = JSON.parse(String(row.config));
+    assert.equal(config.model.preset, 'tiny');
+    assert.equal(config.train.steps, 30);
+    assert.equal(config.seed, Number(JSON.parse(String(row.labels)).seed));
+  }
+  const resultNames = (d.prepare('SELECT DISTINCT name FROM results').all() as { name: string }[]).map((r) => r.name);
+  for (const name of ['zero_shot_top1', 'zero_shot_top5', 'retrieval_i2t_r1', 'retrieval_t2i_r1', 'train_seconds', 'samples_seen', 'train_flops', 'peak_memory_bytes']) {
+    assert.ok(resultNames.includes(name), `result ${name}`);
+  }
+  const losses = d.prepare("SELECT COUNT(*) n FROM metrics WHERE name = 'loss' GROUP BY job_id").all() as { n: number }[];
+  assert.deepEqual(losses.map((l) => l.n), [30, 30, 30, 30]);
+  const evals = d.prepare("SELECT DISTINCT step FROM metrics WHERE name = 'zero_shot_top1' ORDER BY step").all() as { step: number }[];
+  assert.ok(evals.some((e) => e.step === 15), 'an evaluation curve point at eval.every');
+  const experiment = d.prepare('SELECT * FROM experiments').get() as Record<string, string>;
+  assert.equal(experiment.name, 'smoke');
+  assert.match(experiment.spec_yaml, /name: smoke/);
+  assert.deepEqual(JSON.parse(experiment.spec_resolved).axes.map((a: { name: string }) => a.name), ['mask.image_ratio', 'seed']);
+  d.close();
+
+  // Rerunning skips every done job.
+  const again = runCli('sweep', ['experiments/smoke.yaml', '--db', db]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /4 jobs: 4 already done, 0 to run/);
+  assert.deepEqual(jobs(db).map((r) => r.attempts), [1, 1, 1, 1]);
+
+  // The read-only query command on the same database.
+  const csv = runCli('query', ["SELECT j.labels, r.value FROM jobs j JOIN results r ON r.job_id = j.id WHERE r.name = 'samples_seen' ORDER BY j.cell_index", '--db', db, '--format', 'csv']);
+  assert.equal(csv.status, 0, csv.stderr);
+  assert.deepEqual(csv.stdout.trim().split('\n'), ['labels,value', ...['0', '0', '0.5', '0.5'].map((m, i) => `"{""mask.image_ratio"":""${m}"",""seed"":""${i % 2}""}",960`)]);
+  const json = runCli('query', ["SELECT status, COUNT(*) AS n FROM jobs GROUP BY status", '--db', db, '--format', 'json']);
+  assert.deepEqual(JSON.parse(json.stdout), [{ status: 'done', n: 4 }]);
+  const write = runCli('query', ["UPDATE jobs SET status = 'failed'", '--db', db]);
+  assert.equal(write.status, 2);
+  assert.match(write.stderr, /refused, "npm run query" is read-only/);
+  assert.deepEqual(jobs(db).map((r) => r.status), ['done', 'done', 'done', 'done']);
+  const status = runCli('status', ['--db', db]);
+  assert.match(status.stdout, /smoke\s+4\s+0\s+0\s+4\s+0\s+0/);
+});
+
+test('a spec that gains axis values runs only the new cells', () => {
+  const dir = writeFiles({ 'a.yaml': `name: grow\n${TINY}\naxes:\n  mask.image_ratio: [0]\n`, 'b.yaml': `name: grow\n${TINY}\naxes:\n  mask.image_ratio: [0, 0.5, 0.75]\n` });
+  const db = join(dir, 'r.db');
+  assert.equal(runCli('sweep', [join(dir, 'a.yaml'), '--db', db]).status, 0);
+  const first = jobs(db)[0];
+  const run = runCli('sweep', [join(dir, 'b.yaml'), '--db', db]);
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /3 jobs: 1 already done, 2 to run/);
+  const rows = jobs(db);
+  assert.equal(rows.length, 3);
+  assert.equal(rows[0].ended_at, first.ended_at, 'the finished job was not retrained');
+});
+
+test('a crashing job is retried, recorded as failed with its last step, and rerun by the next sweep', () => {
+  const dir = writeFiles({ 's.yaml': `name: crash\n${TINY}\n` });
+  const db = join(dir, 'r.db');
+  const crashed = runCli('sweep', [join(dir, 's.yaml'), '--db', db, '--retries', '1'], { env: { FLIP_SWEEP_FAULT: 'crash@3' } });
+  assert.equal(crashed.status, 1, crashed.stderr);
+  let [row] = jobs(db);
+  assert.equal(row.status, 'failed');
+  assert.equal(row.attempts, 2);
+  assert.match(String(row.error), /the job process was killed by SIGKILL before reporting a result.*\(last step [23]\)/s);
+  const fixed = runCli('sweep', [join(dir, 's.yaml'), '--db', db]);
+  assert.equal(fixed.status, 0, fixed.stderr);
+  [row] = jobs(db);
+  assert.equal(row.status, 'done');
+  assert.equal(row.attempts, 3);
+  assert.equal(row.error, null);
+});
+
+test('Ctrl-C stops cleanly: running jobs become interrupted, finished ones stay, and the next run resumes', async () => {
+  const dir = writeFiles({ 's.yaml': `name: stop\n${TINY.replace('steps: 6', 'steps: 400')}\naxes:\n  mask.image_ratio: [0, 0.5, 0.75]\n` });
+  const db = join(dir, 'r.db');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'framework/cli/sweep.ts', join(dir, 's.yaml'), '--db', db, '--concurrency', '1'], { cwd: ROOT });
+  let out = '';
+  const code = await new Promise<number | null>((resolve) => {
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (/start mask\.image_ratio=0$/m.test(out) && !child.killed) setTimeout(() => child.kill('SIGINT'), 3000);
+    });
+    child.on('exit', (c) => resolve(c));
+  });
+  assert.equal(code, 130, out);
+  const rows = jobs(db);
+  assert.deepEqual(rows.map((r) => r.status), ['interrupted', 'pending', 'pending']);
+  assert.match(String(rows[0].error), /interrupted by the user \(Ctrl-C\)/);
+  const resumed = runCli('sweep', [join(dir, 's.yaml'), '--db', db, '--set', 'train.steps=5']);
+  // --set changes the config, so these are new cells; the interrupted one stays as it was.
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stdout, /3 jobs: 0 already done, 3 to run/);
+});
