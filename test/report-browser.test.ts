@@ -15,7 +15,8 @@ import { reportAll } from '../framework/report/generate.js';
 import { openResultsDb } from '../framework/report/load.js';
 import { sanitize } from '../framework/report/slug.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+/** REPORT_CHROMIUM overrides the path (to try the skip / CI-failure paths). */
+const CHROMIUM = process.env['REPORT_CHROMIUM'] ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
 const skip = !available && !process.env['CI'] ? `${CHROMIUM} is missing (apt-get install -y chromium); set CI=1 to make this a failure` : false;
 

@@ -21,6 +21,12 @@ before(() => {
   addAblationA(f);
   addAblationB(f);
   addScaling(f);
+  f.addExperiment({
+    name: 'planned', description: '', file: null,
+    axes: [{ name: 'model.preset', labels: ['tiny', 'small'] }, { name: 'mask.image_ratio', labels: ['0', '0.5'] }],
+    report: { rows: 'mask.ratio', columns: null, metrics: ['zero_shot_top1'], baseline: { 'mask.image_ratio': '0.0' }, paper: null },
+    spec: {},
+  });
   f.close();
   db = openResultsDb(join(dir, 'results.db'));
 });
@@ -116,5 +122,16 @@ describe('other axes', () => {
     assert.equal(cellAt(m, 1, '0', 'zero_shot_top1'), '30.0 (n=1)');
     assert.equal(cellAt(m, 0, '0.5', 'train_seconds_rel'), '0.50x (n=1)');
     assert.equal(cellAt(m, 1, '0.5', 'train_seconds_rel'), '0.60x (n=1)');
+  });
+});
+
+describe('settings that name nothing, and experiments without jobs', () => {
+  test('every declared cell is shown as missing and the bad settings are stated', () => {
+    const m = table('planned');
+    assert.equal(m.rowsAxis, 'model.preset');
+    assert.deepEqual(m.groups.map((g) => g.title), ['mask.image_ratio = 0', 'mask.image_ratio = 0.5']);
+    assert.deepEqual(m.groups[0]!.rows.map((r) => r.cells[0]!.status), ['missing', 'missing']);
+    assert.ok(m.notes.some((n) => n.startsWith('report.rows is "mask.ratio", which is not an axis')));
+    assert.ok(m.notes.some((n) => n.includes('report.baseline mask.image_ratio = "0.0" is not one of its labels (0, 0.5)')));
   });
 });

@@ -4,7 +4,7 @@ import { checkConfig } from '../../models/check-config.js';
 import { estimateTrainCost } from '../../models/flops.js';
 import { expandGrid } from '../grid/expand.js';
 import type { Job } from '../grid/job.js';
-import { LocalExecutor } from '../run/local-executor.js';
+import { createExecutor, EXECUTOR_NAMES, type ExecutorName } from '../run/create-executor.js';
 import { LogProgress, TerminalProgress } from '../run/progress.js';
 import { Sweep } from '../run/runner.js';
 import { loadSpec } from '../spec/load-spec.js';
@@ -21,7 +21,11 @@ const USAGE = `usage: npm run sweep -- SPEC.yaml [options]
   --concurrency N        jobs at once (default: one per CPU core, here ${availableParallelism()})
   --retries N            extra attempts for a failed job (default 1)
   --job-timeout SECONDS  stop and fail a job that runs longer
-  --plain                plain log lines even on a terminal`;
+  --plain                plain log lines even on a terminal
+  --executor NAME        where jobs run: ${EXECUTOR_NAMES.join(', ')} (default local)
+  --redis URL            bullmq: the Redis server, e.g. redis://127.0.0.1:6379
+  --gpus 0,1,...         local: one job per listed GPU at a time
+  --partition P --time T --cpus N --gpus-per-task N --mem M --sbatch-arg ARG   slurm: sbatch settings`;
 
 const args = parseCli('sweep', USAGE, {
   'dry-run': { type: 'boolean' },
@@ -31,6 +35,15 @@ const args = parseCli('sweep', USAGE, {
   retries: { type: 'string' },
   'job-timeout': { type: 'string' },
   plain: { type: 'boolean' },
+  executor: { type: 'string' },
+  redis: { type: 'string' },
+  gpus: { type: 'string' },
+  partition: { type: 'string' },
+  time: { type: 'string' },
+  cpus: { type: 'string' },
+  'gpus-per-task': { type: 'string' },
+  mem: { type: 'string' },
+  'sbatch-arg': { type: 'string', multiple: true },
 });
 if (args.values.help) fail(USAGE, EXIT.ok);
 if (args.positionals.length !== 1) fail(`sweep: expected one spec file, found ${args.positionals.length}\n\n${USAGE}`, EXIT.invalid);
@@ -38,6 +51,8 @@ if (args.positionals.length !== 1) fail(`sweep: expected one spec file, found ${
 const concurrency = intFlag('concurrency', args.values.concurrency, availableParallelism(), 1);
 const retries = intFlag('retries', args.values.retries, 1, 0);
 const jobTimeout = args.values['job-timeout'] === undefined ? null : intFlag('job-timeout', args.values['job-timeout'], 0, 1);
+const executorName = (args.values.executor ?? 'local') as ExecutorName;
+if (!EXECUTOR_NAMES.includes(executorName)) fail(`--executor: found "${executorName}"; allowed: ${EXECUTOR_NAMES.join(', ')}`, EXIT.invalid);
 
 let spec;
 let jobs: Job[];
@@ -57,6 +72,25 @@ if (args.values['dry-run']) {
   process.exit(EXIT.ok);
 }
 
+let executor;
+try {
+  executor = await createExecutor(executorName, {
+    experiment: spec.name,
+    redis: args.values.redis,
+    gpus: args.values.gpus?.split(',').map((g) => g.trim()).filter(Boolean),
+    slurm: {
+      partition: args.values.partition,
+      time: args.values.time,
+      cpus: args.values.cpus === undefined ? undefined : intFlag('cpus', args.values.cpus, 1, 1),
+      gpus: args.values['gpus-per-task'] === undefined ? undefined : intFlag('gpus-per-task', args.values['gpus-per-task'], 0, 0),
+      mem: args.values.mem,
+      extra: args.values['sbatch-arg'],
+    },
+  });
+} catch (err) {
+  fail((err as Error).message, EXIT.invalid);
+}
+
 let store: ResultStore;
 try {
   store = ResultStore.open(args.values.db ?? DEFAULT_DB);
@@ -65,10 +99,11 @@ try {
   throw err;
 }
 
+
 const progress = process.stdout.isTTY && !args.values.plain ? new TerminalProgress() : new LogProgress();
 const sweep = new Sweep({
   store,
-  executor: new LocalExecutor(),
+  executor,
   progress,
   concurrency,
   retries,

@@ -18,6 +18,8 @@ export interface Layout {
   /** Other non-seed axes: the table gets one block (sub-header) per combination, never averaged over. */
   groupAxes: string[];
   report: ReportSpec;
+  /** Report settings that named no axis of the experiment, said on the page rather than dropped silently. */
+  warnings: string[];
 }
 
 export function resolveLayout(data: ExperimentData): Layout {
@@ -47,7 +49,16 @@ export function resolveLayout(data: ExperimentData): Layout {
   const rowsAxis = report.rows && byName.has(report.rows) ? report.rows : (cellAxes[0] ?? null);
   const columnsAxis = report.columns && report.columns !== rowsAxis && byName.has(report.columns) ? report.columns : null;
   const groupAxes = cellAxes.filter((a) => a !== rowsAxis && a !== columnsAxis);
-  return { axes, cellAxes, rowsAxis, columnsAxis, groupAxes, report };
+  const warnings: string[] = [];
+  const known = cellAxes.join(', ') || 'none';
+  if (report.rows && report.rows !== rowsAxis) warnings.push(`report.rows is "${report.rows}", which is not an axis (axes: ${known}); rows use ${rowsAxis ?? 'no axis'}.`);
+  if (report.columns && report.columns !== columnsAxis) warnings.push(`report.columns is "${report.columns}", which is not a second axis (axes: ${known}); no grid is drawn.`);
+  for (const [axis, label] of Object.entries(report.baseline ?? {})) {
+    const a = byName.get(axis);
+    if (!a) warnings.push(`report.baseline names "${axis}", which is not an axis (axes: ${known}).`);
+    else if (!a.labels.includes(label)) warnings.push(`report.baseline ${axis} = "${label}" is not one of its labels (${a.labels.join(', ')}).`);
+  }
+  return { axes, cellAxes, rowsAxis, columnsAxis, groupAxes, report, warnings };
 }
 
 export function axisLabels(layout: Layout, name: string | null): string[] {
@@ -71,9 +82,17 @@ export function indexCells(layout: Layout, jobs: readonly JobData[]): Map<string
   return cells;
 }
 
-/** Group combinations that occur in the jobs, ordered by the declaration order of their labels. */
+/**
+ * Group combinations that occur in the jobs, ordered by the declaration order of their labels. With no jobs at all
+ * (nothing planned yet), every declared combination, so the table still shows its empty cells.
+ */
 export function groupCombos(layout: Layout, jobs: readonly JobData[]): Record<string, string>[] {
   if (layout.groupAxes.length === 0) return [{}];
+  if (jobs.length === 0) {
+    let combos: Record<string, string>[] = [{}];
+    for (const a of layout.groupAxes) combos = combos.flatMap((c) => axisLabels(layout, a).map((l) => ({ ...c, [a]: l })));
+    return combos;
+  }
   const seen = new Map<string, Record<string, string>>();
   for (const job of jobs) {
     const combo: Record<string, string> = {};

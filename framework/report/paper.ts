@@ -6,7 +6,7 @@
  * difference to the baseline). Nothing here adjusts our numbers.
  */
 import { readFileSync } from 'node:fs';
-import { axisLabels, describeLabels, type Layout } from './axes.js';
+import { axisLabels, type Layout } from './axes.js';
 import { toDisplay, unitOf, type ColumnDef, type Unit } from './columns.js';
 import { formatNumber } from './format.js';
 import type { JobData } from './load.js';
@@ -274,8 +274,4 @@ export function addPaperColumns(model: TableModel, cmp: PaperComparison): void {
     }
   }
   model.notes.push(`"paper" columns: ${cmp.table.title} (${cmp.key} in reports/paper-results.json).`);
-}
-
-export function describeGroup(group: Record<string, string>): string {
-  return Object.keys(group).length ? ` [${describeLabels(group)}]` : '';
 }

@@ -184,7 +184,7 @@ export class TableBuilder {
       return { labels: combo, title: describeLabels(combo), rows };
     });
 
-    const notes: string[] = [];
+    const notes: string[] = [...layout.warnings];
     if (columnsAxis) notes.push(`Grid of ${metric}: rows ${rowsAxis}, columns ${columnsAxis}.`);
     if (layout.groupAxes.length) notes.push(`One block per ${layout.groupAxes.join(' × ')} (not averaged over).`);
     notes.push(

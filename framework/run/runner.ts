@@ -44,7 +44,7 @@ export interface SweepSummary {
   done: number;
   failed: number;
   interrupted: number;
-  /** Jobs another live coordinator is running right now (left to it). */
+  /** Jobs another live coordinator is running (or ran) while this one was going (left to it). */
   busyElsewhere: number;
 }
 
@@ -97,6 +97,7 @@ export class Sweep {
         const status = await this.runWithRetries(item.job, item.row.id, host);
         if (status === 'done') summary.done++;
         else if (status === 'failed') summary.failed++;
+        else if (status === 'elsewhere') summary.busyElsewhere++;
         else summary.interrupted++;
       });
     }
@@ -107,8 +108,8 @@ export class Sweep {
     return summary;
   }
 
-  private async runWithRetries(job: Job, jobId: number, host: string): Promise<JobStatus> {
-    let status: JobStatus = 'failed';
+  private async runWithRetries(job: Job, jobId: number, host: string): Promise<JobStatus | 'elsewhere'> {
+    let status: JobStatus | 'elsewhere' = 'failed';
     for (let attempt = 0; attempt <= this.options.retries && !this.stopping; attempt++) {
       const outcome = await this.attempt(job, jobId, host, attempt + 1);
       status = outcome.status;
@@ -117,9 +118,12 @@ export class Sweep {
     return this.stopping && status === 'failed' ? 'interrupted' : status;
   }
 
-  private async attempt(job: Job, jobId: number, host: string, attempt: number): Promise<{ status: JobStatus; retryable: boolean }> {
+  private async attempt(job: Job, jobId: number, host: string, attempt: number): Promise<{ status: JobStatus | 'elsewhere'; retryable: boolean }> {
     const { store, executor, progress } = this.options;
-    store.startAttempt(jobId, { host, pid: process.pid, git_commit: this.options.gitCommit });
+    if (!store.startAttempt(jobId, { host, pid: process.pid, git_commit: this.options.gitCommit })) {
+      // Another sweep of the same experiment took (or finished) it since we listed the jobs.
+      return { status: 'elsewhere', retryable: false };
+    }
     const view: JobView = { id: jobId, label: labelText(job.labels), step: 0, totalSteps: this.options.plannedSteps(job.config), startedAt: Date.now(), loss: null };
     progress.started(view, attempt);
 

@@ -168,18 +168,22 @@ export class ResultStore {
     return stale.length;
   }
 
-  /** Starts an attempt: the job becomes 'running' owned by this coordinator; earlier attempts' curves are cleared. */
-  startAttempt(jobId: number, owner: { host: string; pid: number; git_commit: string | null }): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM metrics WHERE job_id = ?').run(jobId);
-      this.db.prepare('DELETE FROM results WHERE job_id = ?').run(jobId);
+  /** Starts an attempt: the job becomes 'running' owned by this coordinator and earlier attempts' curves are cleared.
+   * Returns false (and changes nothing) when the job is done or another coordinator runs it. */
+  startAttempt(jobId: number, owner: { host: string; pid: number; git_commit: string | null }): boolean {
+    return this.db.transaction(() => {
       const t = now();
-      this.db
+      const claimed = this.db
         .prepare(
           `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, heartbeat_at = ?, ended_at = NULL,
-             host = ?, pid = ?, git_commit = ?, error = NULL, last_step = NULL, backend = NULL, device = NULL WHERE id = ?`,
+             host = ?, pid = ?, git_commit = ?, error = NULL, last_step = NULL, backend = NULL, device = NULL
+           WHERE id = ? AND status IN ('pending', 'failed', 'interrupted')`,
         )
         .run(t, t, owner.host, owner.pid, owner.git_commit, jobId);
+      if (claimed.changes === 0) return false;
+      this.db.prepare('DELETE FROM metrics WHERE job_id = ?').run(jobId);
+      this.db.prepare('DELETE FROM results WHERE job_id = ?').run(jobId);
+      return true;
     }).immediate();
   }
 

@@ -1,0 +1,26 @@
+/** Chooses the executor of a sweep from `--executor` (local by default). */
+import type { Executor } from './executor.js';
+import { LocalExecutor } from './local-executor.js';
+
+export const EXECUTOR_NAMES = ['local', 'bullmq', 'slurm'] as const;
+export type ExecutorName = (typeof EXECUTOR_NAMES)[number];
+
+export interface ExecutorOptions {
+  /** bullmq: the Redis URL, e.g. redis://127.0.0.1:6379. */
+  redis?: string;
+  /** local: GPU ids to hand out, one job per GPU at a time. */
+  gpus?: string[];
+  /** slurm: sbatch settings. */
+  slurm?: { partition?: string; time?: string; cpus?: number; gpus?: number; mem?: string; extra?: string[]; workDir?: string };
+  /** The experiment being run (queue names, manifests). */
+  experiment: string;
+}
+
+export async function createExecutor(name: ExecutorName, options: ExecutorOptions): Promise<Executor> {
+  switch (name) {
+    case 'local':
+      return new LocalExecutor();
+    default:
+      throw new Error(`--executor ${name}: not available in this build yet; allowed: local`);
+  }
+}
