@@ -10,6 +10,7 @@ import type { BackendName } from './config.js';
 import { ConfigError } from './events.js';
 import { registerLoopedBatchMatMul } from './kernels/batch-matmul-wasm.js';
 import { registerZeroCopyIdentity } from './kernels/identity-wasm.js';
+import { registerBlockedTranspose } from './kernels/transpose-wasm.js';
 import { registerUnsortedSegmentSum } from './kernels/unsorted-segment-sum.js';
 
 export interface BackendInfo {
@@ -35,6 +36,7 @@ async function useWasm(): Promise<BackendInfo> {
   registerUnsortedSegmentSum('wasm');
   const looped = registerLoopedBatchMatMul();
   registerZeroCopyIdentity();
+  registerBlockedTranspose();
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   return { backend: 'wasm', device: `cpu (wasm${simd ? ' simd' : ''}, 1 thread${looped ? '' : ', generic batched matMul'})` };
 }

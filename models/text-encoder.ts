@@ -48,7 +48,7 @@ export class TextEncoder {
     const tok = tf.gather(p.tokens, tf.tensor1d(ids, 'int32')); // [B*T, D]
     let x: tf.Tensor2D;
     if (positions.every((v, i) => v === i % tokens)) {
-      x = addPerSample(tok, tf.slice(p.positions, [0, 0], [tokens, this.cfg.width]) as tf.Tensor2D); // [B*T, D]
+      x = addPerSample(tok as tf.Tensor2D, tf.slice(p.positions as tf.Tensor2D, [0, 0], [tokens, this.cfg.width])); // [B*T, D]
     } else {
       x = tf.add(tok, tf.gather(p.positions, tf.tensor1d(positions, 'int32'))) as tf.Tensor2D; // text masking: [B*T, D]
     }

@@ -139,6 +139,7 @@ describe('escaping and folder names', () => {
     assert.equal(sanitize('..'), '_..');
     const slugs = assignSlugs([{ id: 1, name: 'a/b' }, { id: 2, name: 'a_b' }, { id: 3, name: 'A_B' }]);
     assert.deepEqual([...slugs.values()], ['a_b', 'a_b-2', 'A_B-3']);
+    assert.deepEqual([...assignSlugs([{ id: 4, name: 'index.html' }]).values()], ['index.html-4']);
   });
 });
 

@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { resolveLayout } from '../framework/report/axes.js';
 import { cellLine } from '../framework/report/format.js';
-import { addAblationA, addAblationB, addScaling } from '../framework/report/demo-fixtures.js';
+import { addAblationA, addAblationB, addScaling, jobsFor } from '../framework/report/demo-fixtures.js';
+import { DEFAULT_PAPER_RESULTS } from '../framework/report/generate.js';
+import { comparePaper, loadPaperResults } from '../framework/report/paper.js';
+import { TableBuilder } from '../framework/report/table.js';
 import { FixtureDb } from '../framework/report/fixture.js';
 import { loadExperiment, openResultsDb } from '../framework/report/load.js';
 import type { Database } from '../framework/report/sqlite.js';
@@ -21,6 +24,17 @@ before(() => {
   addAblationA(f);
   addAblationB(f);
   addScaling(f);
+  const zip = f.addExperiment({
+    name: 'zip', description: '', file: null,
+    axes: [{ name: 'mask.image_ratio', labels: ['0', '0.5', '0.75'] }, { name: 'train.batch_size', labels: ['64', '128', '256'] }, { name: 'seed', labels: ['0', '1'] }],
+    report: { rows: 'mask.image_ratio', columns: null, metrics: ['zero_shot_top1', 'train_seconds'], baseline: { 'mask.image_ratio': '0' }, paper: 'table1a' },
+    spec: {},
+  });
+  f.addJobs(zip, jobsFor([
+    { labels: { 'mask.image_ratio': '0', 'train.batch_size': '64' }, top1: [0.3, 0.3], seconds: 100, flops: 1, batch: 64 },
+    { labels: { 'mask.image_ratio': '0.5', 'train.batch_size': '128' }, top1: [0.32, 0.32], seconds: 50, flops: 1, batch: 128 },
+    { labels: { 'mask.image_ratio': '0.75', 'train.batch_size': '256' }, top1: [0.29, 0.29], seconds: 40, flops: 1, batch: 256 },
+  ]));
   f.addExperiment({
     name: 'planned', description: '', file: null,
     axes: [{ name: 'model.preset', labels: ['tiny', 'small'] }, { name: 'mask.image_ratio', labels: ['0', '0.5'] }],
@@ -133,5 +147,25 @@ describe('settings that name nothing, and experiments without jobs', () => {
     assert.deepEqual(m.groups[0]!.rows.map((r) => r.cells[0]!.status), ['missing', 'missing']);
     assert.ok(m.notes.some((n) => n.startsWith('report.rows is "mask.ratio", which is not an axis')));
     assert.ok(m.notes.some((n) => n.includes('report.baseline mask.image_ratio = "0.0" is not one of its labels (0, 0.5)')));
+  });
+});
+
+describe('zip groups', () => {
+  test('an axis zipped with the rows axis is shown beside the row, not as one-row blocks', () => {
+    const data = loadExperiment(db, 'zip');
+    const layout = resolveLayout(data);
+    assert.deepEqual(layout.groupAxes, []);
+    assert.deepEqual([...layout.companions.keys()], ['train.batch_size']);
+    const m = buildTable(data, layout);
+    assert.equal(m.groups.length, 1);
+    assert.deepEqual(m.groups[0]!.rows.map((r) => `${r.label} ${r.companions}`), ['0 train.batch_size = 64', '0.5 train.batch_size = 128', '0.75 train.batch_size = 256']);
+    assert.equal(cellAt(m, 0, '0.5', 'zero_shot_top1'), '32.0 ± 0.0 (n=2)');
+    assert.equal(cellAt(m, 0, '0.75', 'train_seconds_rel'), '0.40x (n=2)');
+    const paper = loadPaperResults(DEFAULT_PAPER_RESULTS)['table1a']!;
+    const cmp = comparePaper('table1a', paper, layout, new TableBuilder(data, layout), data.jobs);
+    assert.equal(cmp.comparisons.length, 3);
+    assert.equal(cmp.comparisons[0]!.verdict, 'agrees');
+    assert.deepEqual(cmp.comparisons[1]!.points.map((p) => p.ours?.mean), [1, 0.5, 0.4]);
+    assert.equal(cmp.comparisons[1]!.verdict, 'agrees');
   });
 });

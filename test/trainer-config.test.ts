@@ -77,3 +77,22 @@ test('learning rate: base_lr x batch / 256, linear warm-up, cosine to 0', () => 
   assert.ok(Math.abs(lrAt(1, 0.1, 0.55) - 0.5) < 1e-12);
   assert.ok(lrAt(1, 0.1, 1) < 1e-12);
 });
+
+test('a diverging run stops with "non-finite loss at step N"', async () => {
+  const config = resolveConfig({
+    model: { preset: 'tiny' },
+    data: { train_size: 128, eval_size: 32, image_size: 16 },
+    train: { steps: 20, batch_size: 32, lr: 1e38, warmup: 0 },
+  });
+  await assert.rejects(() => train(config, {}), /non-finite loss at step \d+/);
+});
+
+test('backends: webgpu and tensorflow fail with a clear message when not installed; auto falls back to wasm', async () => {
+  const { selectBackend } = await import('../models/backend.js');
+  await assert.rejects(() => selectBackend('tensorflow'), /needs @tensorflow\/tfjs-node-gpu or @tensorflow\/tfjs-node/);
+  await assert.rejects(() => selectBackend('webgpu'), /backend 'webgpu' needs the npm package "webgpu"|no GPU adapter/);
+  const logs: string[] = [];
+  const info = await selectBackend('auto', (m) => logs.push(m));
+  assert.equal(info.backend, 'wasm');
+  assert.equal(logs.length, 2, `fallback log lines: ${logs}`);
+});

@@ -113,3 +113,21 @@ test('addPerSample: gradients of x and the per-sample table', async () => {
   const { addPerSample } = await import('../models/nn/linear.js');
   await checkGrad('addPerSample', (x, t) => addPerSample(x as tf.Tensor2D, t as tf.Tensor2D), [randn([6, 2], 17), randn([3, 2], 18)]);
 });
+
+test('blocked transpose (power-of-two shapes) equals the reference, rank 2 and batched rank 3', async () => {
+  const { useBlocked } = await import('../models/kernels/transpose-wasm.js');
+  assert.ok(useBlocked(1024, 128) && !useBlocked(4160, 128));
+  for (const [shape, perm] of [[[256, 384], [1, 0]], [[2, 128, 512], [0, 2, 1]], [[130, 7], [1, 0]]] as [number[], number[]][]) {
+    const x = randn(shape, 19);
+    const values = await x.data();
+    const got = await tf.transpose(x, perm).data();
+    const [g, m, n] = shape.length === 2 ? [1, shape[0], shape[1]] : shape;
+    for (let b = 0; b < g; b++) {
+      for (let r = 0; r < m; r += 7) {
+        for (let c = 0; c < n; c += 5) {
+          assert.equal(got[b * m * n + c * m + r], values[b * m * n + r * n + c], `shape [${shape}] at (${b}, ${r}, ${c})`);
+        }
+      }
+    }
+  }
+});

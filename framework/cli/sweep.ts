@@ -127,6 +127,7 @@ console.log(
   `${spec.name}: ${summary.done} done, ${summary.failed} failed, ${summary.interrupted} interrupted, ${summary.alreadyDone} already done before` +
     `${summary.busyElsewhere ? `, ${summary.busyElsewhere} running elsewhere` : ''} (database ${args.values.db ?? DEFAULT_DB})`,
 );
+if (summary.fatal) fail(`sweep stopped: ${summary.fatal}`, EXIT.failed);
 process.exit(interrupted ? EXIT.interrupted : summary.failed > 0 ? EXIT.failed : EXIT.ok);
 
 function printPlan(name: string, grid: Job[]): void {

@@ -17,6 +17,11 @@ export interface Layout {
   columnsAxis: string | null;
   /** Other non-seed axes: the table gets one block (sub-header) per combination, never averaged over. */
   groupAxes: string[];
+  /**
+   * Axes whose label follows from the rows axis label in every job (a zip group such as mask ratio with batch size,
+   * Table 1a): shown beside the row label instead of as blocks that would hold one row each.
+   */
+  companions: Map<string, Map<string, string>>;
   report: ReportSpec;
   /** Report settings that named no axis of the experiment, said on the page rather than dropped silently. */
   warnings: string[];
@@ -48,7 +53,8 @@ export function resolveLayout(data: ExperimentData): Layout {
   };
   const rowsAxis = report.rows && byName.has(report.rows) ? report.rows : (cellAxes[0] ?? null);
   const columnsAxis = report.columns && report.columns !== rowsAxis && byName.has(report.columns) ? report.columns : null;
-  const groupAxes = cellAxes.filter((a) => a !== rowsAxis && a !== columnsAxis);
+  const companions = rowsAxis ? findCompanions(data.jobs, rowsAxis, cellAxes.filter((a) => a !== rowsAxis && a !== columnsAxis)) : new Map();
+  const groupAxes = cellAxes.filter((a) => a !== rowsAxis && a !== columnsAxis && !companions.has(a));
   const warnings: string[] = [];
   const known = cellAxes.join(', ') || 'none';
   if (report.rows && report.rows !== rowsAxis) warnings.push(`report.rows is "${report.rows}", which is not an axis (axes: ${known}); rows use ${rowsAxis ?? 'no axis'}.`);
@@ -58,7 +64,47 @@ export function resolveLayout(data: ExperimentData): Layout {
     if (!a) warnings.push(`report.baseline names "${axis}", which is not an axis (axes: ${known}).`);
     else if (!a.labels.includes(label)) warnings.push(`report.baseline ${axis} = "${label}" is not one of its labels (${a.labels.join(', ')}).`);
   }
-  return { axes, cellAxes, rowsAxis, columnsAxis, groupAxes, report, warnings };
+  return { axes, cellAxes, rowsAxis, columnsAxis, groupAxes, companions, report, warnings };
+}
+
+/** Axes that take exactly one label per rows-axis label across the jobs, and more than one label overall. */
+function findCompanions(jobs: readonly JobData[], rowsAxis: string, candidates: readonly string[]): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>();
+  for (const axis of candidates) {
+    const map = new Map<string, string>();
+    let ok = true;
+    for (const j of jobs) {
+      const row = j.labels[rowsAxis];
+      const label = j.labels[axis];
+      if (row === undefined || label === undefined) continue;
+      const seen = map.get(row);
+      if (seen === undefined) map.set(row, label);
+      else if (seen !== label) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok && new Set(map.values()).size > 1) out.set(axis, map);
+  }
+  return out;
+}
+
+/** The labels with the companions of their rows label filled in (and overridden: a baseline row brings its own). */
+export function withCompanions(layout: Layout, labels: Record<string, string>): Record<string, string> {
+  const row = layout.rowsAxis ? labels[layout.rowsAxis] : undefined;
+  if (row === undefined || layout.companions.size === 0) return labels;
+  const out = { ...labels };
+  for (const [axis, map] of layout.companions) {
+    const label = map.get(row);
+    if (label !== undefined) out[axis] = label;
+  }
+  return out;
+}
+
+/** ' (train.batch_size = 128)' for a row whose zip companions are known; '' otherwise. */
+export function companionText(layout: Layout, rowLabel: string): string {
+  const parts = [...layout.companions].flatMap(([axis, map]) => (map.has(rowLabel) ? [`${axis} = ${map.get(rowLabel)}`] : []));
+  return parts.length ? parts.join(', ') : '';
 }
 
 export function axisLabels(layout: Layout, name: string | null): string[] {

@@ -130,7 +130,7 @@ function curveChart(series: CellSeries[], metric: string, x: 'step' | 'elapsed',
       data: meanCurve(s.jobs, metric, x),
       borderColor: color(i),
       backgroundColor: color(i),
-      pointRadius: 0,
+      pointRadius: metric === 'loss' ? 0 : 3,
       borderWidth: 2,
       showLine: true,
     }))
@@ -143,8 +143,15 @@ function curveChart(series: CellSeries[], metric: string, x: 'step' | 'elapsed',
 }
 
 /** One result metric against a numeric axis: mean line per combination of the other axes, seeds as dots. */
+/** Axes that split lines in a chart over `axis`: not the axis itself, nor the axes zipped with it. */
+function lineAxes(layout: Layout, axis: string): string[] {
+  const zip = new Set([layout.rowsAxis, ...layout.companions.keys()]);
+  const inZip = zip.has(axis);
+  return layout.cellAxes.filter((a) => a !== axis && !(inZip && zip.has(a)));
+}
+
 function metricVsAxis(data: ExperimentData, layout: Layout, series: CellSeries[], metric: string, axis: string): ChartFile | null {
-  const others = layout.cellAxes.filter((a) => a !== axis);
+  const others = lineAxes(layout, axis);
   const lines = new Map<string, { name: string; mean: XY[]; seeds: XY[] }>();
   const unit = unitOf(metric);
   for (const s of series) {
@@ -182,7 +189,7 @@ function metricVsAxis(data: ExperimentData, layout: Layout, series: CellSeries[]
 }
 
 function accuracyVsFlops(layout: Layout, series: CellSeries[], axis: string): ChartFile | null {
-  const others = layout.cellAxes.filter((a) => a !== axis);
+  const others = lineAxes(layout, axis);
   const groups = new Map<string, { name: string; points: (XY & { label: string })[] }>();
   for (const s of series) {
     const done = s.jobs.filter((j) => j.status === 'done');

@@ -96,7 +96,8 @@ export async function reportExperiment(db: Database, name: string, opts: ReportO
 
   clearGenerated(dir);
   mkdirSync(join(dir, 'jobs'), { recursive: true });
-  const title = data.row.description ? `${data.row.name}: ${data.row.description}` : data.row.name;
+  const description = data.row.description.trim().replace(/\s+/g, ' ');
+  const title = description ? `${data.row.name}: ${description}` : data.row.name;
   const statements = cmp ? paperLines(cmp) : [];
   const paperMd = cmp ? [...paperNotes(cmp), ...statements].map((s) => `- ${s}`).join('\n') : '';
   const md = toMarkdown(table, title) + (paperMd ? `\n## Paper comparison\n\n${paperMd}\n` : '');

@@ -10,9 +10,12 @@ export function sanitize(name: string): string {
   return s.slice(0, 120);
 }
 
+/** Files of the reports folder itself that no experiment folder may take. */
+const RESERVED = ['index.html', 'paper-results.json'];
+
 export function assignSlugs(experiments: readonly { id: number; name: string }[]): Map<number, string> {
   const out = new Map<number, string>();
-  const used = new Set<string>();
+  const used = new Set<string>(RESERVED);
   for (const e of [...experiments].sort((a, b) => a.id - b.id)) {
     let slug = sanitize(e.name);
     if (used.has(slug.toLowerCase())) slug = `${slug}-${e.id}`;

@@ -1,6 +1,6 @@
 /**
- * The slice of better-sqlite3 the report reads with, typed here because the package ships no declarations
- * (adding @types/better-sqlite3 would let this file shrink to an import).
+ * The slice of better-sqlite3 the report uses, typed here: the report depends on these few calls only, not on the
+ * shape of @types/better-sqlite3.
  */
 import { createRequire } from 'node:module';
 

@@ -18,7 +18,7 @@ export function tableHtml(model: TableModel): SafeHtml {
   const width = model.columns.length + (nCol ? 2 : 1);
   const body = model.groups.map(
     (g) => html`${g.title ? html`<tr class="group"><th colspan="${width}">${g.title}</th></tr>` : ''}${g.rows.map(
-      (r) => html`<tr${r.baseline ? html` class="baseline"` : ''}><th>${r.label}${r.baseline ? ' (baseline)' : ''}</th>${nCol ? html`<td class="n">${r.n?.text ?? ''}</td>` : ''}${r.cells.map((c, i) => cellHtml(model, r, c, i))}</tr>`,
+      (r) => html`<tr${r.baseline ? html` class="baseline"` : ''}><th>${r.label}${r.companions ? html` <span class="n">${r.companions}</span>` : ''}${r.baseline ? ' (baseline)' : ''}</th>${nCol ? html`<td class="n">${r.n?.text ?? ''}</td>` : ''}${r.cells.map((c, i) => cellHtml(model, r, c, i))}</tr>`,
     )}`,
   );
   return html`<div class="scroll"><table class="results"><thead>${head}</thead><tbody>${body}</tbody></table></div>

@@ -11,7 +11,8 @@ function corner(model: TableModel): string {
 }
 
 function rowHeader(r: TableRow): string {
-  return r.baseline ? `${r.label} (baseline)` : r.label;
+  const label = r.companions ? `${r.label} (${r.companions})` : r.label;
+  return r.baseline ? `${label} (baseline)` : label;
 }
 
 export function toMarkdown(model: TableModel, title: string): string {

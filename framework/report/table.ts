@@ -5,7 +5,7 @@
  * Only jobs whose status is 'done' contribute numbers.
  */
 import type { JobStatus } from '../store/types.js';
-import { axisLabels, cellKey, describeLabels, groupCombos, indexCells, type Layout } from './axes.js';
+import { axisLabels, cellKey, companionText, describeLabels, groupCombos, indexCells, withCompanions, type Layout } from './axes.js';
 import { gridColumns, metricColumns, toDisplay, type ColumnDef } from './columns.js';
 import type { ExperimentData, JobData } from './load.js';
 import { getPath, summarize, type Stat } from './stats.js';
@@ -27,6 +27,8 @@ export interface Cell {
 
 export interface TableRow {
   label: string;
+  /** Labels of zip companions of the rows axis ('train.batch_size = 128'), '' when none. */
+  companions: string;
   /** Every non-seed label of the row (group labels included; a grid row leaves the columns axis out). */
   labels: Record<string, string>;
   baseline: boolean;
@@ -119,7 +121,7 @@ export class TableBuilder {
   }
 
   jobsAt(labels: Record<string, string>): JobData[] {
-    return this.cells.get(cellKey(this.layout, labels)) ?? [];
+    return this.cells.get(cellKey(this.layout, withCompanions(this.layout, labels))) ?? [];
   }
 
   /** Mean of a result over the done jobs of a cell, in stored units; null when there is none. */
@@ -179,13 +181,14 @@ export class TableBuilder {
           }
           return this.cell(labels, col, rowBaseline);
         });
-        return { label: rowsAxis ? label : data.row.name, labels, baseline: rowBaseline, cells, n: columnsAxis ? null : rowN(this.jobsAt(labels)) };
+        return { label: rowsAxis ? label : data.row.name, companions: rowsAxis ? companionText(layout, label) : '', labels, baseline: rowBaseline, cells, n: columnsAxis ? null : rowN(this.jobsAt(labels)) };
       });
       return { labels: combo, title: describeLabels(combo), rows };
     });
 
     const notes: string[] = [...layout.warnings];
     if (columnsAxis) notes.push(`Grid of ${metric}: rows ${rowsAxis}, columns ${columnsAxis}.`);
+    if (layout.companions.size) notes.push(`${[...layout.companions.keys()].join(', ')} varies together with ${rowsAxis} (a zip), shown beside each row.`);
     if (layout.groupAxes.length) notes.push(`One block per ${layout.groupAxes.join(' × ')} (not averaged over).`);
     notes.push(
       `Mean ± sample std over seeds; n = finished seeds${columnsAxis ? '' : ' of the row (a cell states its own n only where it differs)'}; ` +

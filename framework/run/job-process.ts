@@ -21,7 +21,7 @@ function send(message: JobMessage): Promise<void> {
 
 async function run(config: TrainConfig): Promise<number> {
   try {
-    const fault = faultFromEnv();
+    const fault = faultFromEnv(config.seed);
     const result = await train(config, {
       onStart: (info) => void send({ type: 'start', ...info }),
       onStep: (step, metrics) => void send({ type: 'step', step, metrics: applyFault(fault, step, metrics) }),

@@ -9,6 +9,7 @@ import type { Job } from '../grid/job.js';
 import type { ResultStore, MetricPoint } from '../store/result-store.js';
 import type { JobRow, JobStatus, ResolvedSpecRecord } from '../store/types.js';
 import type { Executor, JobOutcome } from './executor.js';
+import { coordinatorFaultFromEnv, killNow } from './fault-injection.js';
 import type { JobMessage } from './messages.js';
 import type { JobView, ProgressSink } from './progress.js';
 
@@ -46,6 +47,8 @@ export interface SweepSummary {
   interrupted: number;
   /** Jobs another live coordinator is running (or ran) while this one was going (left to it). */
   busyElsewhere: number;
+  /** Why the sweep had to stop early (the database could not be written), or null. */
+  fatal: string | null;
 }
 
 /** Seconds between writes of buffered curve points (and heartbeats). */
@@ -54,7 +57,10 @@ const FLUSH_SECONDS = 1;
 export class Sweep {
   private readonly controllers = new Set<AbortController>();
   private stopping: string | null = null;
+  private fatal: string | null = null;
   private queue: PQueue | null = null;
+  private finishedJobs = 0;
+  private readonly fault = coordinatorFaultFromEnv();
 
   constructor(private readonly options: SweepOptions) {}
 
@@ -81,7 +87,7 @@ export class Sweep {
       experimentId,
       jobs.map((j) => ({ cell_index: j.index, config: j.config, config_hash: j.hash, labels: j.labels, seed: j.seed })),
     );
-    const summary: SweepSummary = { experimentId, total: jobs.length, alreadyDone: 0, done: 0, failed: 0, interrupted: 0, busyElsewhere: 0 };
+    const summary: SweepSummary = { experimentId, total: jobs.length, alreadyDone: 0, done: 0, failed: 0, interrupted: 0, busyElsewhere: 0, fatal: null };
     const toRun: { job: Job; row: JobRow }[] = [];
     rows.forEach((row, i) => {
       if (row.status === 'done') summary.alreadyDone++;
@@ -103,9 +109,26 @@ export class Sweep {
     }
     await this.queue.onIdle();
     // Jobs cleared from the queue by a stop never started: they stay pending.
-    store.touchExperiment(experimentId);
+    this.guard(() => store.touchExperiment(experimentId));
     progress.close();
+    summary.fatal = this.fatal;
     return summary;
+  }
+
+  /** A write that fails (disk full, I/O error) stops the sweep: what is recorded stays consistent, and the jobs left
+   * 'running' are taken over by the next sweep. */
+  private guard(write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      this.storeFailed(err);
+    }
+  }
+
+  private storeFailed(err: unknown): void {
+    if (this.fatal) return;
+    this.fatal = `the results database ${this.options.store.path} cannot be written: ${(err as Error).message}. What was recorded before is intact; free space (or fix the file) and run the same command again to resume.`;
+    this.stop(this.fatal);
   }
 
   private async runWithRetries(job: Job, jobId: number, host: string): Promise<JobStatus | 'elsewhere'> {
@@ -119,6 +142,15 @@ export class Sweep {
   }
 
   private async attempt(job: Job, jobId: number, host: string, attempt: number): Promise<{ status: JobStatus | 'elsewhere'; retryable: boolean }> {
+    try {
+      return await this.attemptUnguarded(job, jobId, host, attempt);
+    } catch (err) {
+      this.storeFailed(err);
+      return { status: 'interrupted', retryable: false };
+    }
+  }
+
+  private async attemptUnguarded(job: Job, jobId: number, host: string, attempt: number): Promise<{ status: JobStatus | 'elsewhere'; retryable: boolean }> {
     const { store, executor, progress } = this.options;
     if (!store.startAttempt(jobId, { host, pid: process.pid, git_commit: this.options.gitCommit })) {
       // Another sweep of the same experiment took (or finished) it since we listed the jobs.
@@ -132,7 +164,7 @@ export class Sweep {
     let lastElapsed: number | null = null;
     const flush = (): void => {
       if (buffer.length === 0) return;
-      store.appendMetrics(jobId, buffer, lastStep);
+      this.guard(() => store.appendMetrics(jobId, buffer, lastStep));
       buffer = [];
     };
     const timer = setInterval(flush, FLUSH_SECONDS * 1000);
@@ -145,7 +177,7 @@ export class Sweep {
 
     const onMessage = (m: JobMessage): void => {
       if (m.type === 'start') {
-        store.setRuntime(jobId, m.backend, m.device);
+        this.guard(() => store.setRuntime(jobId, m.backend, m.device));
         if (m.total_steps > 0) view.totalSteps = m.total_steps;
       } else if (m.type === 'step') {
         lastStep = m.step;
@@ -175,7 +207,10 @@ export class Sweep {
     const at = lastStep !== null ? ` (last step ${lastStep})` : ' (before the first step)';
     if (outcome.kind === 'result') {
       if (outcome.backend) store.setRuntime(jobId, outcome.backend, outcome.device);
-      store.finishJob(jobId, outcome.results, buffer, lastStep);
+      this.finishedJobs++;
+      const killWhileWriting = this.fault?.kind === 'kill-while-writing' && this.fault.job === this.finishedJobs;
+      store.finishJob(jobId, outcome.results, buffer, lastStep, killWhileWriting ? killNow : undefined);
+      if (this.fault?.kind === 'kill-after-job' && this.fault.job === this.finishedJobs) killNow();
       progress.ended(view, 'done', resultText(outcome.results));
       return { status: 'done', retryable: false };
     }

@@ -200,13 +200,15 @@ export class ResultStore {
     }).immediate();
   }
 
-  /** The final numbers and status 'done', together or not at all (with any last curve points). */
-  finishJob(jobId: number, results: Record<string, number>, lastPoints: MetricPoint[], lastStep: number | null): void {
+  /** The final numbers and status 'done', together or not at all (with any last curve points).
+   * `midway` runs between the two writes (the fault-injection tests kill the process there). */
+  finishJob(jobId: number, results: Record<string, number>, lastPoints: MetricPoint[], lastStep: number | null, midway?: () => void): void {
     const insert = this.db.prepare('INSERT OR REPLACE INTO results (job_id, name, value) VALUES (?, ?, ?)');
     const metric = this.db.prepare('INSERT INTO metrics (job_id, step, name, value, elapsed_seconds) VALUES (?, ?, ?, ?, ?)');
     this.db.transaction(() => {
       for (const p of lastPoints) metric.run(jobId, p.step, p.name, Number.isFinite(p.value) ? p.value : null, p.elapsed_seconds);
       for (const [name, value] of Object.entries(results)) insert.run(jobId, name, Number.isFinite(value) ? value : null);
+      midway?.();
       this.db
         .prepare("UPDATE jobs SET status = 'done', ended_at = ?, error = NULL, last_step = COALESCE(?, last_step) WHERE id = ?")
         .run(now(), lastStep, jobId);
