@@ -68,7 +68,13 @@ export function checkConfig(config: TrainConfig): string[] {
   if (typeof config.loss.reconstruction_weight !== 'number' || config.loss.reconstruction_weight < 0) {
     problems.push(`loss.reconstruction_weight: ${String(config.loss.reconstruction_weight)} must be >= 0`);
   } else if (config.loss.reconstruction_weight > 0) {
-    problems.push(`loss.reconstruction_weight: ${config.loss.reconstruction_weight}; the MAE decoder is not implemented by this trainer yet, only 0 is supported`);
+    const dec = m.decoder;
+    intAtLeast('model.decoder.width', dec.width, 1);
+    intAtLeast('model.decoder.depth', dec.depth, 1);
+    intAtLeast('model.decoder.heads', dec.heads, 1);
+    positive('model.decoder.mlp_ratio', dec.mlp_ratio);
+    if (isInt(dec.width) && isInt(dec.heads) && dec.heads > 0 && dec.width % dec.heads !== 0) problems.push(`model.decoder.heads: ${dec.heads} does not divide width ${dec.width}`);
+    if (isInt(dec.width) && dec.width % 4 !== 0) problems.push(`model.decoder.width: ${dec.width} must be a multiple of 4 (2-D sin-cos positions)`);
   }
 
   const t = config.train;
@@ -89,9 +95,11 @@ export function checkConfig(config: TrainConfig): string[] {
   positive('train.eps', t.eps);
 
   const tune = config.tune;
-  if ((tune.steps !== null && tune.steps !== undefined && tune.steps !== 0) || (tune.fraction !== null && tune.fraction !== undefined && tune.fraction !== 0)) {
-    problems.push(`tune: steps ${String(tune.steps)} / fraction ${String(tune.fraction)}; unmasked tuning is not implemented by this trainer yet, leave both null`);
-  }
+  if (tune.steps != null) intAtLeast('tune.steps', tune.steps, 0);
+  if (tune.fraction != null && (typeof tune.fraction !== 'number' || !(tune.fraction >= 0))) problems.push(`tune.fraction: ${String(tune.fraction)} must be >= 0`);
+  if (tune.steps != null && tune.fraction != null) problems.push(`tune.steps: ${tune.steps} and tune.fraction ${tune.fraction} are both set; set one`);
+  optionalPositive('tune.base_lr', tune.base_lr);
+  if (typeof tune.warmup !== 'number' || !(tune.warmup >= 0)) problems.push(`tune.warmup: ${String(tune.warmup)} must be >= 0`);
 
   const e = config.eval;
   intAtLeast('eval.every', e.every, 0);

@@ -69,47 +69,50 @@ export async function embedTexts(model: FlipModel, ids: Int32Array[], config: Tr
   return out;
 }
 
-/** a [N, E], b [M, E] -> [N, M] dot products, computed on the backend in row chunks. */
-async function similarities(a: Float32Array, b: Float32Array, e: number): Promise<Float32Array> {
+/**
+ * For each row i of a [N, E] against all rows of b [N, E]: how many rows of b score strictly above b_i (the match).
+ * Computed in chunks of rows on the backend, so memory stays O(chunk x N).
+ */
+async function matchRanks(a: Float32Array, b: Float32Array, e: number): Promise<Int32Array> {
   const n = a.length / e;
-  const m = b.length / e;
-  const out = new Float32Array(n * m);
-  const bT = tf.tidy(() => tf.transpose(tf.tensor2d(b, [m, e])));
-  const chunk = 1024;
+  const ranks = new Int32Array(n);
+  const bT = tf.tidy(() => tf.transpose(tf.tensor2d(b, [n, e])));
+  const chunk = 512;
   for (let s = 0; s < n; s += chunk) {
     const rows = Math.min(chunk, n - s);
     const sim = tf.tidy(() => tf.matMul(tf.tensor2d(a.subarray(s * e, (s + rows) * e), [rows, e]), bT));
-    out.set(await sim.data(), s * m);
+    const values = await sim.data();
     sim.dispose();
+    for (let r = 0; r < rows; r++) ranks[s + r] = rankOf(values, n, r, s + r);
   }
   bT.dispose();
+  return ranks;
+}
+
+/** a [N, E], b [M, E] -> [N, M] dot products (M small: the zero-shot classes). */
+async function similarities(a: Float32Array, b: Float32Array, e: number): Promise<Float32Array> {
+  const sim = tf.tidy(() => tf.matMul(tf.tensor2d(a, [a.length / e, e]), tf.transpose(tf.tensor2d(b, [b.length / e, e]))));
+  const out = (await sim.data()) as Float32Array;
+  sim.dispose();
   return out;
 }
 
 /** Number of entries of row r of [N, M] scoring strictly above column c. */
-function rankOf(sim: Float32Array, m: number, r: number, c: number): number {
+function rankOf(sim: ArrayLike<number>, m: number, r: number, c: number): number {
   const target = sim[r * m + c];
   let rank = 0;
   for (let j = 0; j < m; j++) if (sim[r * m + j] > target) rank++;
   return rank;
 }
 
-/** Recall@k for each k: share of rows whose match (row i <-> column i) ranks below k. */
-export function recallAtK(sim: Float32Array, n: number, ks: number[]): number[] {
-  const hits = ks.map(() => 0);
-  for (let i = 0; i < n; i++) {
-    const r = rankOf(sim, n, i, i);
-    ks.forEach((k, j) => {
-      if (r < k) hits[j]++;
-    });
-  }
-  return hits.map((h) => h / n);
+/** Recall@k for each k from the ranks of the matches. */
+export function recallFromRanks(ranks: Int32Array, ks: number[]): number[] {
+  return ks.map((k) => ranks.reduce((acc, r) => acc + (r < k ? 1 : 0), 0) / ranks.length);
 }
 
-function transposeSquare(sim: Float32Array, n: number): Float32Array {
-  const out = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[j * n + i] = sim[i * n + j];
-  return out;
+/** Recall@k for each k over a square [N, N] similarity matrix (row i's match is column i). */
+export function recallAtK(sim: Float32Array, n: number, ks: number[]): number[] {
+  return recallFromRanks(Int32Array.from({ length: n }, (_, i) => rankOf(sim, n, i, i)), ks);
 }
 
 export interface EvalInputs {
@@ -131,7 +134,8 @@ export async function evaluate({ model, dataset, tokenizer, config, rng }: EvalI
   const txtEmb = await embedTexts(model, examples.map((x) => tokenizer.encode(x.caption, ctx)), config); // [N, E]
 
   // Zero-shot classifier: [C, E].
-  const templates = config.eval.templates === 'dataset' ? dataset.templates : config.eval.templates;
+  const listed = config.eval.templates === 'dataset' ? dataset.templates : config.eval.templates;
+  const templates = listed.length > 0 ? listed : ['{}']; // a dataset without templates: the bare class name
   const classes = dataset.classNames.length;
   const prompts = encodePrompts(tokenizer, dataset.classNames, templates, ctx); // [C][Tm]
   const promptEmb = await embedTexts(model, prompts.flat(), config); // [C*Tm, E]
@@ -167,9 +171,8 @@ export async function evaluate({ model, dataset, tokenizer, config, rng }: EvalI
       metrics.zero_shot_top5 = top5 / labelled;
     }
   }
-  const sim = await similarities(imgEmb, txtEmb, e); // [N images, N texts]
-  const [i1, i5, i10] = recallAtK(sim, n, [1, 5, 10]);
-  const [t1, t5, t10] = recallAtK(transposeSquare(sim, n), n, [1, 5, 10]);
+  const [i1, i5, i10] = recallFromRanks(await matchRanks(imgEmb, txtEmb, e), [1, 5, 10]);
+  const [t1, t5, t10] = recallFromRanks(await matchRanks(txtEmb, imgEmb, e), [1, 5, 10]);
   Object.assign(metrics, {
     retrieval_i2t_r1: i1,
     retrieval_i2t_r5: i5,

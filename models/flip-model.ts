@@ -4,7 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config.js';
-import { matMul2d } from './nn/linear.js';
+import { constMatMul, matMul2d } from './nn/linear.js';
+import { meanPoolMatrix } from './nn/constants.js';
+import { MaeDecoder, type MaeTargets } from './nn/mae-decoder.js';
 import { ParamStore } from './nn/params.js';
 import { deriveSeed } from './random.js';
 import { TextEncoder } from './text-encoder.js';
@@ -18,6 +20,8 @@ export interface ModelBatch {
   size: number;
   /** Kept patches and their positions, CLS rows included (see VisionTransformer.tokens). */
   image: VitTokens;
+  /** Reconstruction targets, only when the MAE decoder is on. */
+  mae?: MaeTargets;
   /** [B*T'] token ids and their positions (T' = context length, or fewer after text masking). */
   ids: Int32Array;
   positions: Int32Array;
@@ -35,6 +39,11 @@ export class FlipModel {
   readonly imageProj: tf.Variable; // [Dimg, E]
   readonly textProj: tf.Variable; // [Dtxt, E]
   readonly logitScale: tf.Variable; // [] (log of the scale)
+  /** Built only when loss.reconstruction_weight > 0. */
+  readonly decoder: MaeDecoder | null;
+  readonly reconstructionWeight: number;
+  /** The last loss() call's reconstruction loss, kept out of tf.tidy; the caller reads and disposes it. */
+  lastReconstruction: tf.Scalar | null = null;
 
   constructor(config: TrainConfig, vocabSize: number, readonly padId: number) {
     const m = config.model;
@@ -44,6 +53,11 @@ export class FlipModel {
     this.imageProj = this.store.normal('image.proj', [m.image.width, m.embed_dim], 1 / Math.sqrt(m.image.width), true);
     this.textProj = this.store.normal('text.proj', [m.text.width, m.embed_dim], 1 / Math.sqrt(m.text.width), true);
     this.logitScale = this.store.constant('logit_scale', [], LOGIT_SCALE_INIT, false);
+    this.reconstructionWeight = config.loss.reconstruction_weight;
+    this.decoder =
+      this.reconstructionWeight > 0
+        ? new MaeDecoder(this.store, m.decoder, m.image.width, config.data.image_size / m.image.patch_size, this.image.patchValues)
+        : null;
   }
 
   /** -> [B, E], unit rows. */
@@ -56,11 +70,24 @@ export class FlipModel {
     return l2Normalize(matMul2d(this.text.encode(ids, positions, size, this.padId), this.textProj as tf.Tensor2D));
   }
 
-  /** Symmetric InfoNCE over the batch: mean of image->text and text->image cross-entropy. Returns a scalar. */
+  /**
+   * Symmetric InfoNCE over the batch (mean of image->text and text->image cross-entropy), plus
+   * reconstruction_weight x the MAE loss when the decoder is on. Returns a scalar.
+   */
   loss(batch: ModelBatch): tf.Scalar {
-    const img = this.embedImages(batch.image, batch.size); // [B, E]
     const txt = this.embedTexts(batch.ids, batch.positions, batch.size); // [B, E]
-    return contrastiveLoss(img, txt, this.logitScale as tf.Scalar);
+    if (!this.decoder) {
+      const img = this.embedImages(batch.image, batch.size); // [B, E]
+      return contrastiveLoss(img, txt, this.logitScale as tf.Scalar);
+    }
+    if (!batch.mae) throw new Error('FlipModel.loss: the MAE decoder is on but the batch has no reconstruction targets');
+    const tokens = this.image.encodeTokens(batch.image, batch.size); // [B*(K+1), D]
+    const pool = meanPoolMatrix(batch.size, tokens.shape[0] / batch.size);
+    const img = l2Normalize(matMul2d(constMatMul(pool.m, pool.mT, tokens), this.imageProj as tf.Tensor2D)); // [B, E]
+    const rec = this.decoder.loss(tokens, batch.mae, batch.size);
+    this.lastReconstruction?.dispose();
+    this.lastReconstruction = tf.keep(tf.clone(rec));
+    return tf.add(contrastiveLoss(img, txt, this.logitScale as tf.Scalar), tf.mul(rec, this.reconstructionWeight)) as tf.Scalar;
   }
 
   /** Keeps the logit scale inside [0, log 100], as the official implementation clamps it after each step. */
@@ -69,6 +96,7 @@ export class FlipModel {
   }
 
   dispose(): void {
+    this.lastReconstruction?.dispose();
     this.store.dispose();
   }
 }

@@ -35,14 +35,23 @@ export function forwardFlops(config: TrainConfig, batch = config.train.batch_siz
   const image = 2 * batch * kept * patchValues * m.image.width + transformerForwardFlops(m.image, batch, kept + 1);
   const text = transformerForwardFlops(m.text, batch, textTokens);
   const heads = 2 * batch * (m.image.width + m.text.width) * m.embed_dim + 2 * batch * batch * m.embed_dim;
-  return image + text + heads;
+  let decoder = 0;
+  if (config.loss.reconstruction_weight > 0) {
+    const dd = m.decoder.width;
+    decoder = 2 * batch * (kept + 1) * m.image.width * dd + transformerForwardFlops(m.decoder, batch, patches + 1) + 2 * batch * (patches + 1) * dd * patchValues;
+  }
+  return image + text + heads + decoder;
 }
 
 export interface TrainCost {
+  /** Pre-training steps and samples (unmasked tuning not included; see tune_steps). */
   steps: number;
   samples: number;
   flops_per_step: number;
+  /** Pre-training FLOPs plus unmasked tuning at mask 0. */
   total_flops: number;
+  /** Unmasked tuning steps after pre-training (tune.steps, or tune.fraction of the pre-training steps). */
+  tune_steps: number;
 }
 
 /**
@@ -63,5 +72,7 @@ export function estimateTrainCost(config: TrainConfig): TrainCost {
     candidates.push(Math.max(1, Math.floor((t.time_budget_s * rate) / flopsPerStep)));
   }
   const steps = Math.max(0, candidates.length ? Math.min(...candidates) : DEFAULT_STEPS);
-  return { steps, samples: steps * b, flops_per_step: flopsPerStep, total_flops: steps * flopsPerStep };
+  const tuneSteps = config.tune.steps ?? (config.tune.fraction != null ? Math.round(config.tune.fraction * steps) : 0);
+  const tuneFlops = tuneSteps > 0 ? tuneSteps * 3 * forwardFlops({ ...config, mask: { ...config.mask, image_ratio: 0, text_ratio: 0 } }) : 0;
+  return { steps, samples: steps * b, flops_per_step: flopsPerStep, total_flops: steps * flopsPerStep + tuneFlops, tune_steps: tuneSteps };
 }

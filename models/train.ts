@@ -17,9 +17,10 @@ import { evaluate } from './evaluate.js';
 import { ConfigError, type TrainEvents, type TrainResult } from './events.js';
 import { concatIds, FlipModel, fullPositions, maskText, type ModelBatch } from './flip-model.js';
 import { estimateTrainCost } from './flops.js';
-import { AdamW, lrAt, peakLr, warmupShare } from './optimizer.js';
+import { AdamW, lrAt, peakLr, tunePeakLr, tuneStepCount, warmupShare } from './optimizer.js';
 import { deriveSeed, makeRng, permutation } from './random.js';
-import { keepCount, sampleKeepIndices } from './vit.js';
+import { allIndices, extractPatches, keepCount, sampleKeepIndices } from './vit.js';
+import { maeTargets } from './nn/mae-decoder.js';
 import { disposeConstants } from './nn/constants.js';
 
 /** Throws a ConfigError naming the first problem's key and listing every problem. */
@@ -66,7 +67,11 @@ export function buildTrainBatch(
   const b = examples.length;
   const vit = model.image;
   const keep = sampleKeepIndices(b, vit.numPatches, keepCount(vit.numPatches, config.mask.image_ratio), maskRng);
-  const image = vit.tokens(examples.map((x) => x.image), keep);
+  const images = examples.map((x) => x.image);
+  const image = vit.tokens(images, keep);
+  const mae = model.decoder
+    ? maeTargets(extractPatches(images, vit.imageSize, vit.cfg.patch_size, allIndices(b, vit.numPatches)), keep, b, vit.numPatches, vit.patchValues)
+    : undefined;
   let ids = concatIds(captionIds);
   let positions = fullPositions(b, config.model.text.context_length);
   if (config.mask.text_ratio > 0) {
@@ -74,12 +79,12 @@ export function buildTrainBatch(
     ids = masked.ids;
     positions = masked.positions;
   }
-  return { size: b, image, ids, positions };
+  return { size: b, image, mae, ids, positions };
 }
 
 /**
- * One optimisation step, all inside tf.tidy. Returns [2] = (loss, log logit scale) still on the backend, so the
- * caller reads both with one data() call, and the tensor bytes live right after the backward pass.
+ * One optimisation step, all inside tf.tidy. Returns [3] = (loss, log logit scale, reconstruction loss or 0) still on
+ * the backend, so the caller reads them with one data() call, and the tensor bytes live right after the backward pass.
  */
 export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch, lr: number): { out: tf.Tensor1D; bytes: number } {
   const vars = model.store.variables();
@@ -89,7 +94,11 @@ export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch,
     bytes = tf.memory().numBytes;
     optimizer.step(vars.map((v) => grads[v.name] ?? null), lr);
     model.clampLogitScale();
-    return tf.stack([value, model.logitScale]) as tf.Tensor1D; // [2]: loss, log scale
+    const rec = model.lastReconstruction ?? tf.scalar(0);
+    const out = tf.stack([value, model.logitScale, rec]) as tf.Tensor1D; // [3]: loss, log scale, reconstruction
+    model.lastReconstruction?.dispose();
+    model.lastReconstruction = null;
+    return out;
   });
   return { out, bytes };
 }
@@ -174,16 +183,16 @@ async function runTraining(
       Number.isFinite(timeLimit) ? trainSeconds / timeLimit : 0,
     );
 
-  while (step < stepLimit && samplesSeen < sampleLimit && trainSeconds < timeLimit) {
+  /** One step of `phase` (its mask ratios) with `opt` at `lr`; reports it and evaluates when due. */
+  const runStep = async (phase: TrainConfig, opt: AdamW, lr: number) => {
     const t0 = performance.now();
-    const lr = lrAt(peak, warm, progress());
     const indices = order.next(b);
     const examples = indices.map((i) => dataset.train.get(i));
     const ids = indices.map((i) => captionIds[i]);
-    const batch = buildTrainBatch(config, examples, ids, model, maskRng);
-    const { out, bytes } = trainStep(model, optimizer, batch, lr);
+    const batch = buildTrainBatch(phase, examples, ids, model, maskRng);
+    const { out, bytes } = trainStep(model, opt, batch, lr);
     peakBytes = Math.max(peakBytes, bytes);
-    const [loss, logScale] = await out.data();
+    const [loss, logScale, reconstruction] = await out.data();
     out.dispose();
     step += 1;
     samplesSeen += b;
@@ -199,8 +208,36 @@ async function runTraining(
       pairs_per_second: b / dt,
       elapsed_seconds: trainSeconds,
       samples_seen: samplesSeen,
+      ...(model.decoder ? { reconstruction_loss: reconstruction } : {}),
     });
     if (config.eval.every > 0 && step % config.eval.every === 0) await runEval();
+  };
+
+  while (step < stepLimit && samplesSeen < sampleLimit && trainSeconds < timeLimit) {
+    await runStep(config, optimizer, lrAt(peak, warm, progress()));
+  }
+  const pretrainSteps = step;
+  let trainFlops = pretrainSteps * cost.flops_per_step;
+
+  // Unmasked tuning (FLIP Table 1e): mask ratios 0, a fresh optimizer state, its own warm-up + cosine schedule.
+  const tuneSteps = tuneStepCount(config, pretrainSteps);
+  if (tuneSteps > 0) {
+    const phase: TrainConfig = { ...config, mask: { ...config.mask, image_ratio: 0, text_ratio: 0 } };
+    const tunePeak = tunePeakLr(config);
+    const tuneWarm = warmupShare(config.tune.warmup, tuneSteps);
+    events.onLog?.(`unmasked tuning: ${tuneSteps} steps, peak lr ${tunePeak}, optimizer state reset`);
+    const tuneOpt = new AdamW(model.store.params, {
+      beta1: t.beta1,
+      beta2: t.beta2,
+      eps: t.eps,
+      weightDecay: t.weight_decay,
+    });
+    try {
+      for (let i = 0; i < tuneSteps; i++) await runStep(phase, tuneOpt, lrAt(tunePeak, tuneWarm, i / tuneSteps));
+    } finally {
+      tuneOpt.dispose();
+    }
+    trainFlops += tuneSteps * estimateTrainCost(phase).flops_per_step;
   }
   if (!(config.eval.every > 0 && step % config.eval.every === 0 && step > 0)) await runEval();
 
@@ -212,7 +249,8 @@ async function runTraining(
       train_seconds: trainSeconds,
       samples_seen: samplesSeen,
       steps: step,
-      train_flops: step * cost.flops_per_step,
+      tune_steps: tuneSteps,
+      train_flops: trainFlops,
       peak_memory_bytes: peakBytes,
       peak_rss_bytes: peakRss,
       final_loss: lastLoss,

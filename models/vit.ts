@@ -138,6 +138,13 @@ export class VisionTransformer {
 
   /** Token rows from tokens() for `batch` samples of K+1 tokens -> pooled features [B, D] (mean over all tokens). */
   encode(t: VitTokens, batch: number): tf.Tensor2D {
+    const h = this.encodeTokens(t, batch); // [B*(K+1), D]
+    const pool = meanPoolMatrix(batch, h.shape[0] / batch);
+    return constMatMul(pool.m, pool.mT, h); // [B, D]
+  }
+
+  /** Output tokens after the final LayerNorm: [B*(K+1), D], CLS first in each sample (the MAE decoder's input). */
+  encodeTokens(t: VitTokens, batch: number): tf.Tensor2D {
     const d = this.cfg.width;
     const rows = t.pixels.length / this.patchValues;
     const tokens = rows / batch;
@@ -149,8 +156,6 @@ export class VisionTransformer {
     const pos = tf.tensor2d(t.positions, [rows, d]); // constant
     const isCls = clsIndicator(batch, tokens); // [B*(K+1), 1] constant
     const x = tf.add(tf.add(linear(pixels, p.patchW as tf.Tensor2D, p.patchB as tf.Tensor1D), pos), matMul2d(isCls.m, p.cls as tf.Tensor2D)); // [B*(K+1), D]
-    const h = applyLayerNorm(p.lnFinal, runBlocks(p.blocks, x as tf.Tensor2D, batch, tokens, null)); // [B*(K+1), D]
-    const pool = meanPoolMatrix(batch, tokens);
-    return constMatMul(pool.m, pool.mT, h); // [B, D]
+    return applyLayerNorm(p.lnFinal, runBlocks(p.blocks, x as tf.Tensor2D, batch, tokens, null)); // [B*(K+1), D]
   }
 }

@@ -24,7 +24,9 @@ test('checkConfig names the key and the values', () => {
     [{ train: { batch_size: 4096 } }, 'train.batch_size: 4096 is bigger than data.train_size 2048'],
     [{ data: { dataset: 'folder' } }, 'data.path: null'],
     [{ eval: { templates: ['no placeholder'] } }, `eval.templates[0]: "no placeholder" has no '{}'`],
-    [{ loss: { reconstruction_weight: 1 } }, 'loss.reconstruction_weight: 1; the MAE decoder is not implemented'],
+    [{ loss: { reconstruction_weight: 1 }, model: { decoder: { heads: 5 } } }, 'model.decoder.heads: 5 does not divide width 96'],
+    [{ loss: { reconstruction_weight: -1 } }, 'loss.reconstruction_weight: -1 must be >= 0'],
+    [{ tune: { steps: 5, fraction: 0.1 } }, 'tune.steps: 5 and tune.fraction 0.1 are both set; set one'],
   ];
   for (const [partial, expected] of cases) {
     const problems = checkConfig(resolveConfig(partial));
@@ -57,7 +59,11 @@ test('train() throws ConfigError before training for mask ratio 1, a batch bigge
 test('estimateTrainCost: budgets, first reached wins, default steps', () => {
   const base = resolveConfig({});
   const perStep = 3 * forwardFlops(base);
-  assert.deepEqual(estimateTrainCost(base), { steps: 100, samples: 6400, flops_per_step: perStep, total_flops: 100 * perStep });
+  assert.deepEqual(estimateTrainCost(base), { steps: 100, samples: 6400, flops_per_step: perStep, total_flops: 100 * perStep, tune_steps: 0 });
+  const tuned = estimateTrainCost(resolveConfig({ mask: { image_ratio: 0.5 }, tune: { fraction: 0.1 } }));
+  assert.equal(tuned.tune_steps, 10);
+  assert.equal(tuned.samples, 100 * 64);
+  assert.ok(tuned.total_flops > 100 * tuned.flops_per_step, 'tuning FLOPs are counted');
   assert.equal(estimateTrainCost(resolveConfig({ train: { steps: 50, samples: 640 } })).steps, 10);
   assert.equal(estimateTrainCost(resolveConfig({ train: { epochs: 2 } })).steps, 64);
   assert.ok(estimateTrainCost(resolveConfig({ train: { time_budget_s: 60 } })).steps >= 1);

@@ -131,3 +131,22 @@ test('blocked transpose (power-of-two shapes) equals the reference, rank 2 and b
     }
   }
 });
+
+test('MAE decoder: targets are per-patch normalised on removed patches only; loss gradient of the encoder tokens', async () => {
+  const { MaeDecoder, maeTargets } = await import('../models/nn/mae-decoder.js');
+  // 2 samples, 4 patches of 3 values, 2 kept per sample.
+  const patches = Float32Array.from({ length: 2 * 4 * 3 }, (_, i) => Math.sin(i * 1.3));
+  const keep = Int32Array.from([1, 3, 0, 2]);
+  const t = maeTargets(patches, keep, 2, 4, 3);
+  assert.deepEqual(Array.from(t.weight), [0, 1, 0, 1, 0, 0, 0, 1, 0, 1]);
+  assert.deepEqual(Array.from(t.sourceRows), [0, 6, 1, 6, 2, 3, 4, 6, 5, 6]); // mask token is row 2 * 3 = 6
+  const row = Array.from(t.target.subarray(3, 6)); // sample 0, patch 0
+  const mean = row.reduce((a, b) => a + b, 0) / 3;
+  const variance = row.reduce((a, b) => a + (b - mean) ** 2, 0) / 3;
+  assert.ok(Math.abs(mean) < 1e-5 && Math.abs(variance - 1) < 1e-3, `normalised patch mean ${mean}, variance ${variance}`);
+
+  const store = new ParamStore(2);
+  const dec = new MaeDecoder(store, { width: 8, depth: 1, heads: 2, mlp_ratio: 2 }, 4, 2, 3);
+  await checkGrad('maeDecoder', (enc) => dec.loss(enc as tf.Tensor2D, t, 2), [randn([6, 4], 20)], 1e-2, 3e-2);
+  store.dispose();
+});

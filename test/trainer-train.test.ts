@@ -52,6 +52,24 @@ test('two runs of the same config and seed give identical losses; another seed d
   assert.notDeepEqual(a, await losses(1));
 });
 
+test('unmasked tuning runs after pre-training: steps continue, lr restarts from the warm-up', async () => {
+  const lrs: number[] = [];
+  const logs: string[] = [];
+  const r = await train(tinyRun({ tune: { steps: 2, warmup: 0 } }), { onStep: (_, m) => lrs.push(m.lr), onLog: (m) => logs.push(m) });
+  assert.equal(r.results.steps, 5);
+  assert.equal(r.results.tune_steps, 2);
+  assert.equal(lrs.length, 5);
+  assert.ok(Math.abs(lrs[3] - 2e-5) < 1e-12, `first tuning lr ${lrs[3]}, expected the pre-training peak / 100`);
+  assert.ok(logs.some((l) => l.startsWith('unmasked tuning: 2 steps')), logs.join('\n'));
+});
+
+test('with loss.reconstruction_weight > 0 the MAE decoder trains and reports reconstruction_loss', async () => {
+  const rec: number[] = [];
+  await train(tinyRun({ loss: { reconstruction_weight: 1 } }), { onStep: (_, m) => rec.push(m.reconstruction_loss) });
+  assert.equal(rec.length, 3);
+  assert.ok(rec.every((x) => Number.isFinite(x) && x > 0), `reconstruction losses ${rec}`);
+});
+
 test('tiny FLIP run on shapes: zero-shot top-1 >= 3x chance on held-out data, tensors flat per step', async () => {
   const config = resolveConfig({
     model: { preset: 'tiny' },

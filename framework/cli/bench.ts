@@ -46,37 +46,41 @@ function syntheticBatch(config: TrainConfig, vocab: number, rng: () => number): 
   return { examples, ids };
 }
 
-/** Wall-clock and process CPU seconds (user + system) of each timed step. CPU time is what to compare when other
- * processes share the machine: the wasm backend runs on one thread. */
-async function stepSeconds(config: TrainConfig, warmup: number, steps: number): Promise<{ wall: number[]; cpu: number[] }> {
-  const vocab = config.model.text.vocab_size;
-  const model = new FlipModel(config, vocab, 0);
-  const optimizer = new AdamW(model.store.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 });
-  const rng = makeRng(1);
-  const data = syntheticBatch(config, vocab, rng);
-  const times: number[] = [];
-  const cpu: number[] = [];
-  const tensorsBefore = tf.memory().numTensors;
-  let tensorsAfterWarmup = 0;
-  for (let i = 0; i < warmup + steps; i++) {
-    if (i === warmup) tensorsAfterWarmup = tf.memory().numTensors;
+/** One model, its optimizer and its synthetic batch at one mask ratio; step() times one training step. */
+class Runner {
+  readonly wall: number[] = [];
+  readonly cpu: number[] = [];
+  private readonly model: FlipModel;
+  private readonly optimizer: AdamW;
+  private readonly rng = makeRng(1);
+  private readonly data: ReturnType<typeof syntheticBatch>;
+
+  constructor(readonly config: TrainConfig) {
+    const vocab = config.model.text.vocab_size;
+    this.model = new FlipModel(config, vocab, 0);
+    this.optimizer = new AdamW(this.model.store.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 });
+    this.data = syntheticBatch(config, vocab, this.rng);
+  }
+
+  /** Wall-clock and process CPU seconds (user + system); record=false for warm-up steps. */
+  async step(record: boolean): Promise<void> {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
-    const batch = buildTrainBatch(config, data.examples, data.ids, model, rng);
-    const { out } = trainStep(model, optimizer, batch, 1e-4);
+    const batch = buildTrainBatch(this.config, this.data.examples, this.data.ids, this.model, this.rng);
+    const { out } = trainStep(this.model, this.optimizer, batch, 1e-4);
     await out.data();
     out.dispose();
-    if (i >= warmup) {
-      times.push((performance.now() - t0) / 1000);
+    if (record) {
+      this.wall.push((performance.now() - t0) / 1000);
       const c = process.cpuUsage(c0);
-      cpu.push((c.user + c.system) / 1e6);
+      this.cpu.push((c.user + c.system) / 1e6);
     }
   }
-  const leaked = tf.memory().numTensors - tensorsAfterWarmup;
-  if (leaked !== 0) console.error(`warning: ${leaked} tensors leaked over ${steps} steps (before model: ${tensorsBefore})`);
-  optimizer.dispose();
-  model.dispose();
-  return { wall: times, cpu };
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.model.dispose();
+  }
 }
 
 async function matmulGflops(): Promise<number> {
@@ -102,7 +106,7 @@ async function matmulGflops(): Promise<number> {
 
 async function main(): Promise<void> {
   const json = process.argv.includes('--json');
-  const steps = Number(arg('--steps') ?? 5);
+  const steps = Number(arg('--steps') ?? 7);
   const warmup = Number(arg('--warmup') ?? 2);
   const backendName = (arg('--backend') ?? DEFAULTS.backend) as BackendName;
   const info = await selectBackend(backendName, (m) => console.error(m));
@@ -110,9 +114,16 @@ async function main(): Promise<void> {
   const cpuSecondsByRatio: Record<string, number> = {};
   const flopsPerStep: Record<string, number> = {};
   const gflops: Record<string, number> = {};
-  for (const r of RATIOS) {
-    const config = deepMerge(DEFAULTS, { backend: backendName, mask: { image_ratio: r } });
-    const { wall: times, cpu } = await stepSeconds(config, warmup, steps);
+  // The three ratios run interleaved (one step each, round after round), so that load from other processes on a
+  // shared machine hits them alike and the ratios stay comparable.
+  const runners = RATIOS.map((r) => new Runner(deepMerge(DEFAULTS, { backend: backendName, mask: { image_ratio: r } })));
+  for (let i = 0; i < warmup; i++) for (const runner of runners) await runner.step(false);
+  const tensorsAfterWarmup = tf.memory().numTensors;
+  for (let i = 0; i < steps; i++) for (const runner of runners) await runner.step(true);
+  const leaked = tf.memory().numTensors - tensorsAfterWarmup;
+  if (leaked !== 0) console.error(`warning: ${leaked} tensors leaked over ${steps} rounds of steps`);
+  RATIOS.forEach((r, i) => {
+    const { wall: times, cpu, config } = runners[i];
     stepSecondsByRatio[String(r)] = median(times);
     cpuSecondsByRatio[String(r)] = median(cpu);
     flopsPerStep[String(r)] = estimateTrainCost(config).flops_per_step;
@@ -126,7 +137,8 @@ async function main(): Promise<void> {
           `${(flopsPerStep[String(r)] / 1e9).toFixed(2)} GFLOP/step, ${gflops[String(r)].toFixed(1)} GFLOP/s`,
       );
     }
-  }
+  });
+  runners.forEach((runner) => runner.dispose());
   const mm = await matmulGflops();
   const ratios = Object.fromEntries(RATIOS.map((r) => [String(r), stepSecondsByRatio[String(r)] / stepSecondsByRatio['0']]));
   const cpuRatios = Object.fromEntries(RATIOS.map((r) => [String(r), cpuSecondsByRatio[String(r)] / cpuSecondsByRatio['0']]));

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { checkConfig } from '../../models/check-config.js';
 import { estimateTrainCost } from '../../models/flops.js';
 import { expandGrid } from '../grid/expand.js';
+import { preflightData } from '../grid/preflight.js';
 import type { Job } from '../grid/job.js';
 import { createExecutor, EXECUTOR_NAMES, type ExecutorName } from '../run/create-executor.js';
 import { LogProgress, TerminalProgress } from '../run/progress.js';
@@ -48,17 +49,13 @@ const args = parseCli('sweep', USAGE, {
 if (args.values.help) fail(USAGE, EXIT.ok);
 if (args.positionals.length !== 1) fail(`sweep: expected one spec file, found ${args.positionals.length}\n\n${USAGE}`, EXIT.invalid);
 
-const concurrency = intFlag('concurrency', args.values.concurrency, availableParallelism(), 1);
-const retries = intFlag('retries', args.values.retries, 1, 0);
-const jobTimeout = args.values['job-timeout'] === undefined ? null : intFlag('job-timeout', args.values['job-timeout'], 0, 1);
-const executorName = (args.values.executor ?? 'local') as ExecutorName;
-if (!EXECUTOR_NAMES.includes(executorName)) fail(`--executor: found "${executorName}"; allowed: ${EXECUTOR_NAMES.join(', ')}`, EXIT.invalid);
-
 let spec;
 let jobs: Job[];
 try {
   spec = loadSpec(args.positionals[0], { set: args.values.set });
   jobs = expandGrid(spec, checkConfig);
+  const dataProblems = await preflightData(spec, jobs);
+  if (dataProblems.length > 0) throw new SpecError(dataProblems);
 } catch (err) {
   if (err instanceof SpecError) {
     const n = err.problems.length;
@@ -66,6 +63,14 @@ try {
   }
   throw err;
 }
+
+// Flags win over the spec's `run:` section, which wins over the defaults.
+const run = spec.run;
+const concurrency = intFlag('concurrency', args.values.concurrency, run.concurrency ?? availableParallelism(), 1);
+const retries = intFlag('retries', args.values.retries, run.retries ?? 1, 0);
+const jobTimeout = args.values['job-timeout'] === undefined ? (run.job_timeout_s ?? null) : intFlag('job-timeout', args.values['job-timeout'], 0, 1);
+const executorName = (args.values.executor ?? run.executor ?? 'local') as ExecutorName;
+if (!EXECUTOR_NAMES.includes(executorName)) fail(`--executor: found "${executorName}"; allowed: ${EXECUTOR_NAMES.join(', ')}`, EXIT.invalid);
 
 if (args.values['dry-run']) {
   printPlan(spec.name, jobs);
@@ -76,15 +81,15 @@ let executor;
 try {
   executor = await createExecutor(executorName, {
     experiment: spec.name,
-    redis: args.values.redis,
-    gpus: args.values.gpus?.split(',').map((g) => g.trim()).filter(Boolean),
+    redis: args.values.redis ?? run.redis,
+    gpus: args.values.gpus?.split(',').map((g) => g.trim()).filter(Boolean) ?? run.gpus?.map(String),
     slurm: {
-      partition: args.values.partition,
-      time: args.values.time,
-      cpus: args.values.cpus === undefined ? undefined : intFlag('cpus', args.values.cpus, 1, 1),
-      gpus: args.values['gpus-per-task'] === undefined ? undefined : intFlag('gpus-per-task', args.values['gpus-per-task'], 0, 0),
-      mem: args.values.mem,
-      extra: args.values['sbatch-arg'],
+      partition: args.values.partition ?? run.slurm?.partition,
+      time: args.values.time ?? run.slurm?.time,
+      cpus: args.values.cpus === undefined ? run.slurm?.cpus : intFlag('cpus', args.values.cpus, 1, 1),
+      gpus: args.values['gpus-per-task'] === undefined ? run.slurm?.gpus : intFlag('gpus-per-task', args.values['gpus-per-task'], 0, 0),
+      mem: args.values.mem ?? run.slurm?.mem,
+      extra: args.values['sbatch-arg'] ?? run.slurm?.sbatch_args,
     },
   });
 } catch (err) {

@@ -11,22 +11,48 @@ const STDERR_LINES = 15;
 
 export class LocalExecutor implements Executor {
   readonly name = 'local';
+  private readonly freeGpus: string[];
+  private readonly waiting: ((gpu: string) => void)[] = [];
 
-  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+  /** With `gpus`, each job gets one of them to itself (CUDA_VISIBLE_DEVICES and FLIP_DEVICE in its environment). */
+  constructor(private readonly options: { gpus?: string[]; env?: NodeJS.ProcessEnv } = {}) {
+    this.freeGpus = [...(options.gpus ?? [])];
+  }
 
-  run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
+  /** Jobs that can run at once: one per GPU, when GPUs are given. */
+  get slots(): number | null {
+    return this.options.gpus?.length ?? null;
+  }
+
+  async run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
+    if (!this.options.gpus?.length) return this.runOn(null, config, onMessage, signal);
+    const gpu = this.freeGpus.shift() ?? (await new Promise<string>((resolve) => this.waiting.push(resolve)));
+    try {
+      return await this.runOn(gpu, config, onMessage, signal);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(gpu);
+      else this.freeGpus.push(gpu);
+    }
+  }
+
+  private runOn(gpu: string | null, config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
     return new Promise((resolve) => {
+      const env = { ...(this.options.env ?? process.env) };
+      if (gpu !== null) Object.assign(env, { CUDA_VISIBLE_DEVICES: gpu, FLIP_DEVICE: gpu });
       const child = fork(JOB_PROCESS, [], {
         execArgv: ['--import', 'tsx'],
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-        env: this.env,
+        env,
       });
       let stderr = '';
       child.stderr?.on('data', (chunk: Buffer) => {
         stderr = (stderr + chunk.toString()).split('\n').slice(-STDERR_LINES).join('\n');
       });
       let final: JobOutcome | null = null;
-      child.on('message', (m: JobMessage) => {
+      child.on('message', (raw: JobMessage) => {
+        // The device a job reports names the GPU slot it was given.
+        const m: JobMessage = gpu !== null && (raw.type === 'start' || raw.type === 'result') ? { ...raw, device: `${raw.device} [gpu slot ${gpu}]` } : raw;
         if (m.type === 'result') final = { kind: 'result', backend: m.backend, device: m.device, results: m.results };
         else if (m.type === 'error') final = { kind: 'error', message: m.message, config: m.config };
         onMessage(m);

@@ -11,7 +11,7 @@ import { CONFIG_PATHS, flattenConfig, isConfigGroup, isConfigPath, setPath } fro
 import { labelOf } from './label.js';
 import { checkAgainstSchema, checkFieldValue, dotted } from './schema-check.js';
 import { SpecError, closest, show, type Location, type SpecProblem } from './spec-error.js';
-import type { Axis, AxisValue, CellPattern, ExperimentSpec } from './types.js';
+import type { Axis, AxisValue, CellPattern, ExperimentSpec, RunSettings } from './types.js';
 import { YamlSource } from './yaml-source.js';
 
 export const DEFAULT_REPORT_METRICS = ['zero_shot_top1', 'zero_shot_top5', 'retrieval_i2t_r1', 'retrieval_t2i_r1', 'train_seconds', 'train_flops', 'peak_memory_bytes'];
@@ -90,6 +90,7 @@ export function loadSpec(file: string, options: LoadOptions = {}): ExperimentSpe
     exclude,
     seeds,
     report,
+    run: (lastWith('run')?.data.run as RunSettings | undefined) ?? {},
     merged,
     baseWhere,
     where: top.source.locate([]),

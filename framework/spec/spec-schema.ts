@@ -71,6 +71,32 @@ export const SPEC_SCHEMA: Schema = {
       items: { type: 'integer', minimum: 0 },
       description: 'Seeds: every cell runs once per seed (sets config seed).',
     },
+    run: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'How the sweep runs; command-line flags override these.',
+      properties: {
+        executor: { enum: ['local', 'bullmq', 'slurm'], description: 'Where jobs run (default local).' },
+        concurrency: { type: 'integer', minimum: 1, description: 'Jobs at once (local; default one per CPU core).' },
+        retries: { type: 'integer', minimum: 0, description: 'Extra attempts of a failed job within the sweep (default 1).' },
+        job_timeout_s: { type: 'integer', minimum: 1, description: 'A job running longer is stopped and failed.' },
+        redis: { type: 'string', pattern: '^rediss?://', description: 'bullmq: the Redis server URL.' },
+        gpus: { type: 'array', minItems: 1, uniqueItems: true, items: { type: ['integer', 'string'] }, description: 'local: GPU ids, one job per GPU at a time.' },
+        slurm: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'slurm: sbatch settings.',
+          properties: {
+            partition: { type: 'string' },
+            time: { type: 'string', description: 'Time limit per task, e.g. 01:00:00.' },
+            cpus: { type: 'integer', minimum: 1 },
+            gpus: { type: 'integer', minimum: 0 },
+            mem: { type: 'string', description: 'Memory per task, e.g. 8G.' },
+            sbatch_args: { type: 'array', items: { type: 'string' }, description: 'Extra sbatch options.' },
+          },
+        },
+      },
+    },
     report: {
       type: 'object',
       additionalProperties: false,

@@ -41,9 +41,22 @@ export interface ExperimentSpec {
   /** null: no seed axis, every cell runs with base.seed. */
   seeds: number[] | null;
   report: ReportSpec;
+  /** The spec's `run:` section (flags override it). */
+  run: RunSettings;
   /** The merged spec as plain data (after extends and --set), kept with the results. */
   merged: Record<string, unknown>;
   /** Where each base field was written, for messages about cells. */
   baseWhere: Map<string, Location>;
   where: Location;
+}
+
+/** A spec's `run:` section, as written (all optional). */
+export interface RunSettings {
+  executor?: 'local' | 'bullmq' | 'slurm';
+  concurrency?: number;
+  retries?: number;
+  job_timeout_s?: number;
+  redis?: string;
+  gpus?: (number | string)[];
+  slurm?: { partition?: string; time?: string; cpus?: number; gpus?: number; mem?: string; sbatch_args?: string[] };
 }

@@ -9,6 +9,8 @@ export interface Param {
   decay: boolean;
 }
 
+let nextVariableId = 0;
+
 export class ParamStore {
   readonly params: Param[] = [];
   private readonly rng: () => number;
@@ -20,7 +22,8 @@ export class ParamStore {
   private add(name: string, values: Float32Array, shape: number[], decay: boolean): tf.Variable {
     if (this.params.some((p) => p.name === name)) throw new Error(`ParamStore: duplicate parameter name "${name}"`);
     const init = tf.tensor(values, shape, 'float32');
-    const variable = tf.variable(init, true, `${name}_${Math.floor(this.rng() * 1e9)}`);
+    // tfjs keeps one global registry of variable names: a process-wide counter keeps two models apart.
+    const variable = tf.variable(init, true, `${name}#${nextVariableId++}`);
     init.dispose();
     this.params.push({ name, variable, decay });
     return variable;

@@ -1,0 +1,49 @@
+/**
+ * Entry point of one task of a Slurm array job submitted by the slurm executor:
+ *   node --import tsx framework/run/slurm-task.ts BATCH_DIR
+ * runs the job at index $SLURM_ARRAY_TASK_ID of BATCH_DIR/manifest.json in a child process (job-process.ts, as the
+ * local executor does) and appends each of its messages, then its outcome, as JSON lines to BATCH_DIR/out/INDEX.jsonl,
+ * which the coordinator reads on the shared filesystem. Exit 0 after a result, 1 otherwise (Slurm shows FAILED).
+ */
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { JobOutcome } from './executor.js';
+import { LocalExecutor } from './local-executor.js';
+import type { JobMessage } from './messages.js';
+import { taskOutputPath, type SlurmManifest, type TaskLine } from './slurm-executor.js';
+
+const dir = process.argv[2];
+const index = Number(process.env.SLURM_ARRAY_TASK_ID);
+if (!dir || !Number.isInteger(index) || index < 0) {
+  console.error(`slurm-task: expected BATCH_DIR as argument and SLURM_ARRAY_TASK_ID set; found dir "${dir ?? ''}", SLURM_ARRAY_TASK_ID "${process.env.SLURM_ARRAY_TASK_ID ?? ''}"`);
+  process.exit(1);
+}
+const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as SlurmManifest;
+const entry = manifest.jobs[index];
+if (!entry) {
+  console.error(`slurm-task: the manifest in ${dir} has ${manifest.jobs.length} jobs; found task index ${index}`);
+  process.exit(1);
+}
+
+const file = taskOutputPath(dir, index);
+mkdirSync(join(dir, 'out'), { recursive: true });
+// One start of this task (Slurm may requeue it): the coordinator drops what a restart repeats.
+const run = `${process.env.SLURM_JOB_ID ?? '?'}.${process.env.SLURM_RESTART_COUNT ?? '0'}.${process.pid}`;
+const where = `${hostname()} (Slurm job ${process.env.SLURM_ARRAY_JOB_ID ?? '?'}_${index})`;
+const write = (line: TaskLine): void => appendFileSync(file, JSON.stringify(line) + '\n');
+
+// scancel, the time limit and preemption send SIGTERM (then SIGKILL after KillWait): stop the child and say why.
+const controller = new AbortController();
+const stop = (signal: string) => () => controller.abort(`Slurm sent ${signal} (scancel, time limit or preemption)`);
+process.on('SIGTERM', stop('SIGTERM'));
+process.on('SIGINT', stop('SIGINT'));
+
+write({ run, where, message: { type: 'log', message: `task started on ${where}` } });
+const outcome: JobOutcome = await new LocalExecutor().run(entry.config, (message: JobMessage) => write({ run, where, message }), controller.signal);
+write({ run, where, outcome });
+// The outcome must be on disk before Slurm reports the task ended: the coordinator then looks for it.
+const fd = openSync(file, 'r');
+fsyncSync(fd);
+closeSync(fd);
+process.exit(outcome.kind === 'result' ? 0 : 1);

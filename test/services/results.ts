@@ -1,0 +1,64 @@
+/** Reading what a sweep recorded, to compare executors: per config hash, status, attempts, results and curves. */
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+
+/** Differ between two runs of one config on one backend: wall-clock time and process memory. Everything else a job
+ * records (results, losses, evaluations, samples_seen, peak_memory_bytes) is the same bit for bit. */
+export const TIMING_RESULTS = new Set(['train_seconds', 'peak_rss_bytes']);
+export const TIMING_METRICS = new Set(['elapsed_seconds', 'pairs_per_second']);
+
+export interface RecordedJob {
+  hash: string;
+  status: string;
+  attempts: number;
+  /** Deterministic results only. */
+  results: Record<string, number>;
+  resultNames: string[];
+  /** name -> [step, value][] for the deterministic curves. */
+  curves: Record<string, [number, number][]>;
+  /** Rows in the metrics table per (step, name): 1 everywhere when nothing was recorded twice. */
+  duplicatePoints: number;
+}
+
+export function recordedJobs(db: string): Map<string, RecordedJob> {
+  const d = new Database(db, { readonly: true });
+  try {
+    const jobs = new Map<string, RecordedJob>();
+    for (const j of d.prepare('SELECT id, config_hash, status, attempts FROM jobs').all() as { id: number; config_hash: string; status: string; attempts: number }[]) {
+      const results = d.prepare('SELECT name, value FROM results WHERE job_id = ? ORDER BY name').all(j.id) as { name: string; value: number }[];
+      const metrics = d.prepare('SELECT step, name, value FROM metrics WHERE job_id = ? ORDER BY name, step').all(j.id) as { step: number; name: string; value: number }[];
+      const curves: Record<string, [number, number][]> = {};
+      for (const m of metrics) if (!TIMING_METRICS.has(m.name)) (curves[m.name] ??= []).push([m.step, m.value]);
+      const { n } = d.prepare('SELECT COUNT(*) AS n FROM (SELECT step, name FROM metrics WHERE job_id = ? GROUP BY step, name HAVING COUNT(*) > 1)').get(j.id) as { n: number };
+      jobs.set(j.config_hash, {
+        hash: j.config_hash,
+        status: j.status,
+        attempts: j.attempts,
+        results: Object.fromEntries(results.filter((r) => !TIMING_RESULTS.has(r.name)).map((r) => [r.name, r.value])),
+        resultNames: results.map((r) => r.name),
+        curves,
+        duplicatePoints: n,
+      });
+    }
+    return jobs;
+  } finally {
+    d.close();
+  }
+}
+
+/** The distributed sweep recorded the same jobs, all done, with the same results and curves as the local one. */
+export function assertSameAsLocal(actualDb: string, localDb: string): Map<string, RecordedJob> {
+  const actual = recordedJobs(actualDb);
+  const local = recordedJobs(localDb);
+  assert.deepEqual([...actual.keys()].sort(), [...local.keys()].sort(), 'the same config hashes');
+  for (const [hash, expected] of local) {
+    const got = actual.get(hash)!;
+    assert.equal(expected.status, 'done', `local job ${hash}`);
+    assert.equal(got.status, 'done', `job ${hash}`);
+    assert.deepEqual(got.resultNames, expected.resultNames, `result names of job ${hash}`);
+    assert.deepEqual(got.results, expected.results, `results of job ${hash} (bit for bit)`);
+    assert.deepEqual(got.curves, expected.curves, `curves of job ${hash} (bit for bit)`);
+    assert.equal(got.duplicatePoints, 0, `job ${hash}: a curve point recorded twice`);
+  }
+  return actual;
+}
