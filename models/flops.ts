@@ -6,10 +6,12 @@ import type { TrainConfig, TransformerShape } from './config.js';
 import { DEFAULT_STEPS } from './config.js';
 
 /**
- * Throughput assumed to turn a time budget into a step estimate (FLOP/s). Measured orders of magnitude for this
- * trainer: wasm ~5 GFLOP/s end to end on one core, cpu ~0.5; GPUs far more (a guess).
+ * Throughput assumed to turn a time budget into a step estimate (FLOP/s, analytic FLOPs per second of training).
+ * wasm: this trainer measured 18-20 GFLOP/s at the DEFAULTS config on one core (npm run bench), less for tiny models;
+ * cpu: the notes' 27 s for the same 26 GFLOP step, ~1 GFLOP/s; GPUs: a guess. Only the plan (total_steps, the
+ * warm-up length in steps) uses it: the schedule itself follows elapsed / time_budget_s.
  */
-export const ASSUMED_FLOPS_PER_SECOND: Record<string, number> = { wasm: 5e9, cpu: 5e8, auto: 5e9, webgpu: 5e10, tensorflow: 5e10 };
+export const ASSUMED_FLOPS_PER_SECOND: Record<string, number> = { wasm: 1.5e10, cpu: 1e9, auto: 1.5e10, webgpu: 5e11, tensorflow: 5e11 };
 
 /** Forward FLOPs of a transformer stack over `batch` sequences of `tokens` tokens. */
 export function transformerForwardFlops(shape: TransformerShape, batch: number, tokens: number): number {

@@ -110,6 +110,30 @@ describe('bullmq executor', { skip: availability.skip }, () => {
     await stopWorkers();
   });
 
+  test('a coordinator killed and restarted attaches to the running jobs: nothing runs twice, curves are complete', async () => {
+    const steps = 150;
+    const dir = writeFiles({ 'two.yaml': `name: dist-bullmq-restart\n${BASE.replace('steps: 20', `steps: ${steps}`)}\nseeds: [0, 1]\n` });
+    const args = [join(dir, 'two.yaml'), '--db', join(dir, 'r.db'), '--executor', 'bullmq', '--redis', redis.url, '--concurrency', '2', '--plain'];
+    const w1 = startWorker('w1');
+    const w2 = startWorker('w2');
+    await Promise.all([w1.waitForLine(/listening on queue/), w2.waitForLine(/listening on queue/)]);
+    const first = startCli('sweep', args);
+    await Promise.all([w1.waitForLine(/started on/), w2.waitForLine(/started on/)]);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = await startCli('sweep', args).exited;
+    assert.equal(second.code, 0, second.output);
+    assert.match(second.output, /dist-bullmq-restart: 2 done, 0 failed/);
+    const taken = (w1.output() + w2.output()).match(/\(dist-bullmq-restart\) taken/g) ?? [];
+    assert.equal(taken.length, 2, `each job ran once:\n${w1.output()}\n${w2.output()}`);
+    for (const job of recordedJobs(join(dir, 'r.db')).values()) {
+      assert.equal(job.status, 'done');
+      assert.equal(job.curves.loss.length, steps, 'the steps before the restart were replayed from the job log');
+      assert.equal(job.duplicatePoints, 0);
+    }
+    await stopWorkers();
+  });
+
   test('a job that fails is retried by the coordinator (--retries), after a backoff, one BullMQ attempt each', async () => {
     const dir = writeFiles({ 'one.yaml': `name: dist-bullmq-retry\n${BASE}` });
     const w = startWorker('faulty', { ...process.env, FLIP_SWEEP_FAULT: 'nan@3' });

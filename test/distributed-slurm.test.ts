@@ -7,14 +7,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { SlurmManifest } from '../framework/run/slurm-executor.js';
 import { ROOT, writeFiles } from './helpers.js';
 import { startCli } from './services/cli.js';
 import { alive, waitFor } from './services/daemons.js';
-import { assertSameAsLocal } from './services/results.js';
+import { assertSameAsLocal, recordedJobs } from './services/results.js';
 import { slurmAvailability, startSlurm, type TestSlurm } from './services/slurm.js';
 
 const BASE = `
@@ -26,7 +26,7 @@ base:
 `;
 /** Where the sweeps (run from the repository root) put their manifests and task outputs. */
 const WORK_DIR = join(ROOT, 'results', 'slurm');
-const EXPERIMENTS = ['dist-slurm', 'dist-slurm-stop', 'dist-slurm-refused'];
+const EXPERIMENTS = ['dist-slurm', 'dist-slurm-stop', 'dist-slurm-restart', 'dist-slurm-refused'];
 
 const availability = slurmAvailability();
 if (availability.fail) test('Slurm (munge, slurmctld, slurmd, client) is installed', () => assert.fail(availability.fail!));
@@ -63,6 +63,11 @@ describe('slurm executor', { skip: availability.skip }, () => {
   let slurm: TestSlurm;
   const cleanWorkDirs = (): void => {
     for (const e of EXPERIMENTS) for (const b of batchDirs(e)) rmSync(join(b, '..'), { recursive: true, force: true });
+    try {
+      rmdirSync(WORK_DIR);
+    } catch {
+      // not empty (other sweeps' work) or not there
+    }
   };
 
   before(async () => {
@@ -141,6 +146,25 @@ describe('slurm executor', { skip: availability.skip }, () => {
     const d = new Database(join(dir, 'r.db'), { readonly: true });
     assert.deepEqual(d.prepare('SELECT DISTINCT status FROM jobs').all(), [{ status: 'interrupted' }]);
     d.close();
+  });
+
+  test('a coordinator killed and restarted attaches to its tasks: nothing is submitted twice, curves are complete', async () => {
+    const steps = 150;
+    const dir = writeFiles({ 'two.yaml': `name: dist-slurm-restart\n${BASE.replace('steps: 20', `steps: ${steps}`)}\nseeds: [0, 1]\n` });
+    const args = [join(dir, 'two.yaml'), '--db', join(dir, 'r.db'), '--executor', 'slurm', '--concurrency', '2', '--plain'];
+    const first = startCli('sweep', args, slurm.env);
+    await waitFor('both tasks running', () => taskProcesses('dist-slurm-restart').length === 2, 60_000, first.output);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = await startCli('sweep', args, slurm.env).exited;
+    assert.equal(second.code, 0, second.output);
+    assert.match(second.output, /dist-slurm-restart: 2 done, 0 failed/);
+    assert.equal(batchDirs('dist-slurm-restart').length, 1, 'the restarted coordinator submitted nothing');
+    for (const job of recordedJobs(join(dir, 'r.db')).values()) {
+      assert.equal(job.status, 'done');
+      assert.equal(job.curves.loss.length, steps, 'the task file was read from its start');
+      assert.equal(job.duplicatePoints, 0);
+    }
   });
 
   test('a submission sbatch refuses fails the jobs with its message', async () => {

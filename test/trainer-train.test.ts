@@ -29,6 +29,12 @@ test('same seed -> same data order and initial weights; different seed -> differ
   assert.deepEqual(w1.values, w2.values);
   const proj = w1.names.indexOf('image.proj');
   assert.notDeepEqual(w1.values[proj], w3.values[proj]);
+  // Two live models of the same seed in one process (tfjs registers variable names globally).
+  const a1 = new FlipModel(resolveConfig({ seed: 3, model: { preset: 'tiny' } }), 50, 0);
+  const a2 = new FlipModel(resolveConfig({ seed: 3, model: { preset: 'tiny' } }), 50, 0);
+  assert.deepEqual(Array.from(await a1.imageProj.data()), Array.from(await a2.imageProj.data()));
+  a1.dispose();
+  a2.dispose();
 });
 
 const tinyRun = (over: PartialTrainConfig) =>

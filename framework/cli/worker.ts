@@ -18,7 +18,8 @@ import { EXIT, fail, intFlag, parseCli } from './common.js';
 const USAGE = `usage: npm run worker -- --redis redis://HOST:PORT [options]
 
   --redis URL            the Redis server the sweep coordinator uses (required)
-  --concurrency N        jobs at once on this machine (default 1)
+  --concurrency N        jobs at once on this machine (default 1, or one per GPU with --gpus)
+  --gpus 0,1,...         one job per listed GPU at a time (as the local executor's --gpus)
   --lock-seconds S       a job whose worker is silent this long is given to another worker (default 30)
   --name NAME            this worker's name in logs and in Redis (default host:pid)`;
 
@@ -28,6 +29,7 @@ const BATCH_MS = 200;
 const args = parseCli('worker', USAGE, {
   redis: { type: 'string' },
   concurrency: { type: 'string' },
+  gpus: { type: 'string' },
   'lock-seconds': { type: 'string' },
   name: { type: 'string' },
 });
@@ -35,7 +37,10 @@ if (args.values.help) fail(USAGE, EXIT.ok);
 if (args.positionals.length > 0) fail(`worker: unexpected argument "${args.positionals[0]}"\n\n${USAGE}`, EXIT.invalid);
 const url = args.values.redis;
 if (!url) fail(`worker: --redis is required\n\n${USAGE}`, EXIT.invalid);
-const concurrency = intFlag('concurrency', args.values.concurrency, 1, 1);
+const gpus = args.values.gpus?.split(',').map((g) => g.trim()).filter(Boolean);
+const concurrency = intFlag('concurrency', args.values.concurrency, gpus?.length || 1, 1);
+// One executor for all jobs: it hands each job a free GPU (jobs beyond the GPUs wait for one).
+const executor = new LocalExecutor({ gpus });
 const lockMs = intFlag('lock-seconds', args.values['lock-seconds'], 30, 1) * 1000;
 const name = args.values.name ?? `${hostname()}:${process.pid}`;
 
@@ -54,12 +59,17 @@ async function processJob(job: Job<QueuedJob>, _token: string | undefined, signa
   let timer: NodeJS.Timeout | null = null;
   // updateProgress calls are chained: Redis receives the reports in order, and the last one before the outcome.
   let sent: Promise<void> = Promise.resolve();
+  let seq = 0;
   const report = (outcome?: JobOutcome): void => {
     if (timer) clearTimeout(timer);
     timer = null;
-    const progress: ProgressReport = { run, worker: name, messages: batch, ...(outcome ? { outcome } : {}) };
+    const progress: ProgressReport = { run, seq: ++seq, worker: name, messages: batch, ...(outcome ? { outcome } : {}) };
     batch = [];
-    sent = sent.then(() => job.updateProgress(progress as unknown as object)).catch((err) => log(`job ${hash}: could not report progress: ${(err as Error).message}`));
+    // The log keeps every report (for a coordinator that attaches later); the progress event delivers it now.
+    sent = sent
+      .then(() => job.log(JSON.stringify(progress)))
+      .then(() => job.updateProgress(progress as unknown as object))
+      .catch((err) => log(`job ${hash}: could not report progress: ${(err as Error).message}`));
   };
   const onMessage = (m: JobMessage): void => {
     batch.push(m);
@@ -68,7 +78,7 @@ async function processJob(job: Job<QueuedJob>, _token: string | undefined, signa
     else report();
   };
   log(`job ${hash} (${experiment}) taken${job.attemptsStarted > 1 ? ` (start ${job.attemptsStarted}: its previous worker was lost)` : ''}`);
-  const outcome = await new LocalExecutor().run(config, onMessage, signal ?? new AbortController().signal);
+  const outcome = await executor.run(config, onMessage, signal ?? new AbortController().signal);
   report(outcome);
   await sent;
   log(`job ${hash} ${outcomeText(outcome)}`);

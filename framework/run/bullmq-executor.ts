@@ -4,8 +4,10 @@
  * Message flow: a worker runs the trainer in a child process (job-process.ts, as the local executor does) and reports
  * its messages with job.updateProgress(ProgressReport), batched about every 200 ms; the coordinator reads them from one
  * QueueEvents stream ('progress', then 'completed' with the result or 'failed'), in order, and hands them to the runner,
- * which alone writes SQLite. A job's BullMQ id is its config hash, so adding the same config twice is a no-op: a
- * coordinator that finds its job already waiting or running (queued by a coordinator that died) attaches to it.
+ * which alone writes SQLite. Each report also goes to the job's BullMQ log (job.log), numbered: a job's BullMQ id is
+ * its config hash, so adding the same config twice is a no-op, and a coordinator that finds its job already waiting or
+ * running (queued by a coordinator that died) attaches to it, replaying the logged reports first, so that its curves
+ * are complete.
  *
  * Retries: BullMQ makes one attempt (attempts = 1); the coordinator's --retries decide whether a failed job runs again
  * (its run() is called again), and this executor delays such a re-enqueue with an exponential backoff (BullMQ's delay).
@@ -43,6 +45,8 @@ export interface QueuedJob {
 export interface ProgressReport {
   /** Unique per start of the job process (a stalled job started again gets a new one). */
   run: string;
+  /** 1, 2, ... within a run: a report seen twice (replayed from the job log, then as an event) is used once. */
+  seq: number;
   /** The worker's name (host:pid). */
   worker: string;
   messages: JobMessage[];
@@ -72,6 +76,10 @@ interface Waiter {
   aborting: boolean;
   /** The outcome the last start reported in its progress (precise kind for a failed BullMQ job). */
   reported: JobOutcome | null;
+  /** The last report used, per run. */
+  lastSeq: Map<string, number>;
+  /** Until the job is added (or, for a job already queued, its log replayed), the events that arrive wait here. */
+  held: (() => void)[] | null;
   /** Poll rounds in a row that found the job finished (or missing) with no event having resolved it. */
   finishedPolls: number;
   settle: (outcome: JobOutcome) => void;
@@ -124,7 +132,7 @@ export class BullmqExecutor implements Executor {
 
     let settle!: (outcome: JobOutcome) => void;
     const done = new Promise<JobOutcome>((resolve) => (settle = resolve));
-    const waiter: Waiter = { hash, onMessage, filter: new RerunFilter(onMessage), aborting: false, reported: null, finishedPolls: 0, settle };
+    const waiter: Waiter = { hash, onMessage, filter: new RerunFilter(onMessage), aborting: false, reported: null, lastSeq: new Map(), held: [], finishedPolls: 0, settle };
     // Listen before the job exists: its first events can follow the add at once.
     this.waiters.set(hash, waiter);
     const onAbort = (): void => {
@@ -134,7 +142,11 @@ export class BullmqExecutor implements Executor {
     signal.addEventListener('abort', onAbort, { once: true });
     this.startPolling();
     try {
-      await this.enqueue(hash, config);
+      try {
+        await this.enqueue(waiter, config);
+      } finally {
+        this.release(waiter);
+      }
       // An abort while the job was being added may have missed it: cancel it again now that it exists.
       if (signal.aborted) await this.cancel(hash);
       const outcome = await done;
@@ -155,12 +167,18 @@ export class BullmqExecutor implements Executor {
     await Promise.allSettled([this.events.close(), this.queue.close(), this.publisher.quit()]);
   }
 
-  private async enqueue(hash: string, config: TrainConfig): Promise<void> {
+  private async enqueue(waiter: Waiter, config: TrainConfig): Promise<void> {
+    const hash = waiter.hash;
     const existing = await this.queue.getJob(hash);
     if (existing) {
       const state = await existing.getState();
-      // A finished job from an earlier sweep (or attempt): replace it; a live one: attach to it.
-      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return;
+      // A live job (queued by a coordinator that died, or by another sweep of the same config): attach to it.
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') {
+        const n = await this.replay(waiter);
+        waiter.onMessage({ type: 'log', message: `attached to job ${hash}, already in queue ${QUEUE_NAME} (${state}); replayed ${n} reports from its log` });
+        return;
+      }
+      // A finished one from an earlier sweep or attempt: replace it.
       await existing.remove();
     }
     const failures = this.failures.get(hash) ?? 0;
@@ -175,17 +193,52 @@ export class BullmqExecutor implements Executor {
     });
   }
 
+  /** Forwards the reports in the job's log that did not arrive as events (all of them for a job attached to); returns
+   * how many. */
+  private async replay(waiter: Waiter): Promise<number> {
+    const { logs } = await this.queue.getJobLogs(waiter.hash);
+    let used = 0;
+    for (const text of logs) {
+      let report: unknown;
+      try {
+        report = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      if (isProgressReport(report) && this.use(waiter, report)) used++;
+    }
+    return used;
+  }
+
+  /** Forwards the events held while the job was being added (or its log replayed); later events go straight through. */
+  private release(waiter: Waiter): void {
+    const held = waiter.held ?? [];
+    waiter.held = null;
+    for (const event of held) event();
+  }
+
   private onProgress(jobId: string, data: unknown): void {
     const waiter = this.waiters.get(jobId);
     if (!waiter || !isProgressReport(data)) return;
-    for (const m of data.messages) waiter.filter.accept(data.run, m, data.worker);
-    if (data.outcome) waiter.reported = data.outcome;
+    if (waiter.held) waiter.held.push(() => this.use(waiter, data));
+    else this.use(waiter, data);
+  }
+
+  /** Forwards a report's messages unless it was used before; true when used. */
+  private use(waiter: Waiter, report: ProgressReport): boolean {
+    if (report.seq <= (waiter.lastSeq.get(report.run) ?? 0)) return false;
+    waiter.lastSeq.set(report.run, report.seq);
+    for (const m of report.messages) waiter.filter.accept(report.run, m, report.worker);
+    if (report.outcome) waiter.reported = report.outcome;
+    return true;
   }
 
   private onFinished(jobId: string, returnvalue: unknown, failedReason: string | null): void {
     const waiter = this.waiters.get(jobId);
     if (!waiter || waiter.aborting) return;
-    waiter.settle(finalOutcome(returnvalue, failedReason, waiter.reported));
+    const finish = (): void => waiter.settle(finalOutcome(returnvalue, failedReason, waiter.reported));
+    if (waiter.held) waiter.held.push(finish);
+    else finish();
   }
 
   /** Removes a waiting job, or asks the worker running it to stop and removes it once it has. */
@@ -241,8 +294,13 @@ export class BullmqExecutor implements Executor {
         waiter.settle({ kind: 'crashed', message: `job ${waiter.hash} disappeared from queue ${QUEUE_NAME} before it finished (removed by another coordinator?)` });
         continue;
       }
-      const reported = isProgressReport(job.progress) ? (job.progress.outcome ?? waiter.reported) : waiter.reported;
-      waiter.settle(finalOutcome(state === 'completed' ? job.returnvalue : null, state === 'failed' ? job.failedReason : null, reported));
+      // The events were missed: take the messages (and the reported outcome) from the job's log.
+      try {
+        await this.replay(waiter);
+      } catch {
+        continue;
+      }
+      waiter.settle(finalOutcome(state === 'completed' ? job.returnvalue : null, state === 'failed' ? job.failedReason : null, waiter.reported));
     }
   }
 }
@@ -260,19 +318,21 @@ function finalOutcome(returnvalue: unknown, failedReason: string | null, reporte
 function isProgressReport(value: unknown): value is ProgressReport {
   if (value === null || typeof value !== 'object') return false;
   const r = value as Record<string, unknown>;
-  return typeof r.run === 'string' && typeof r.worker === 'string' && Array.isArray(r.messages);
+  return typeof r.run === 'string' && typeof r.seq === 'number' && typeof r.worker === 'string' && Array.isArray(r.messages);
 }
 
 /** Fails with a clear message when Redis cannot be reached (BullMQ itself would retry forever). */
 export async function checkRedis(url: string): Promise<void> {
   if (!/^rediss?:\/\//.test(url)) throw new Error(`--redis: found "${url}"; expected a URL like redis://HOST:PORT`);
   const client = new Redis(url, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => {});
+  // The socket error (ECONNREFUSED, ENOTFOUND) says more than the "Connection is closed." connect() rejects with.
+  let cause: Error | null = null;
+  client.on('error', (err: Error) => (cause ??= err));
   try {
     await client.connect();
     await client.ping();
   } catch (err) {
-    throw new Error(`--redis ${url}: cannot reach Redis (${(err as Error).message})`);
+    throw new Error(`--redis ${url}: cannot reach Redis (${(cause ?? (err as Error)).message})`);
   } finally {
     client.disconnect();
   }

@@ -8,13 +8,15 @@
  *                                         /logs/<index>.log    the task's stdout and stderr
  *
  * WORK_DIR (default results/slurm) must be on a filesystem the compute nodes share with the coordinator. The coordinator
- * polls `squeue` and the .jsonl files, forwards each task's messages to the runner (the only writer of SQLite) and
+ * reads the .jsonl files every second (and `squeue` every 5 s), forwards each task's messages to the runner (the only writer of SQLite) and
  * settles run() with the outcome line; a task that ends without one (killed, out of memory, node failure) is a crash
  * with Slurm's state and the tail of its log. A retry (the runner's --retries call run() again) is a new array job of
- * the jobs to retry. An abort (Ctrl-C, --job-timeout) cancels the task with `scancel`.
+ * the jobs to retry. An abort (Ctrl-C, --job-timeout) cancels the task with `scancel`. A coordinator started again
+ * after one that died (kill -9, lost login session) attaches to the tasks of its jobs still queued or running, found
+ * through the manifests and `array-job-id` files of the experiment's earlier work dirs, and replays their files.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrainConfig } from '../../models/config.js';
@@ -44,8 +46,11 @@ export interface SlurmSettings {
 export interface SlurmExecutorOptions {
   /** run() calls arriving this close together go into one array job. @default 200 */
   batchWindowMs?: number;
-  /** How often squeue and the task files are read. @default 1000 */
+  /** How often the task files are read. @default 1000 */
   pollMs?: number;
+  /** How often squeue is asked for the tasks' states (only needed to notice tasks that die without an outcome; sites
+   * dislike frequent queries). @default 5000 */
+  squeueMs?: number;
   /** How long a task that Slurm says has ended may take to show its outcome line (shared filesystems cache). @default 30000 */
   outcomeGraceMs?: number;
   /** The checkout each task runs from (the same path on the compute nodes). @default this repository */
@@ -67,7 +72,7 @@ export type TaskLine = { run: string; where: string; message: JobMessage } | { r
 export const taskOutputPath = (dir: string, index: number): string => join(dir, 'out', `${index}.jsonl`);
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-const DEFAULTS = { batchWindowMs: 200, pollMs: 1000, outcomeGraceMs: 30_000 };
+const DEFAULTS = { batchWindowMs: 200, pollMs: 1000, squeueMs: 5000, outcomeGraceMs: 30_000 };
 /** Slurm's default MaxArraySize is 1001: larger batches are split. */
 const MAX_ARRAY_TASKS = 1000;
 /** Grace for a task that ended in a failure state (its wrapper was killed: no outcome is coming). */
@@ -110,10 +115,14 @@ export class SlurmExecutor implements Executor {
   private readonly tasks = new Set<Task>();
   private pollTimer: NodeJS.Timeout | null = null;
   private polling = false;
+  private lastSqueue = 0;
   private toCancel: string[] = [];
   private cancelling: Promise<void> | null = null;
   private batches = 0;
+  private readonly workRoot: string;
   private readonly sweepDir: string;
+  /** Tasks of earlier coordinators still queued or running, by config hash (looked up once, at the first run()). */
+  private live: Promise<Map<string, { dir: string; index: number; id: string }>> | null = null;
   private readonly jobName: string;
   private readonly options: Required<SlurmExecutorOptions>;
 
@@ -124,7 +133,8 @@ export class SlurmExecutor implements Executor {
   ) {
     this.options = { ...DEFAULTS, root: ROOT, node: process.execPath, ...options };
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-    this.sweepDir = resolve(settings.workDir ?? 'results/slurm', `${safeName(experiment)}-${stamp}-${process.pid}`);
+    this.workRoot = resolve(settings.workDir ?? 'results/slurm');
+    this.sweepDir = join(this.workRoot, `${safeName(experiment)}-${stamp}-${process.pid}`);
     this.jobName = `flip-${safeName(experiment)}`;
   }
 
@@ -136,20 +146,26 @@ export class SlurmExecutor implements Executor {
     try {
       await command('sbatch', ['--version']);
     } catch (err) {
-      throw new Error(`--executor slurm: cannot run sbatch (${(err as Error).message}); run the sweep where the Slurm client commands work (a login node)`);
+      const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'sbatch is not on PATH' : `sbatch --version failed: ${(err as Error).message}`;
+      throw new Error(`--executor slurm: ${why}; run the sweep where the Slurm client commands work (a login node)`);
     }
     return new SlurmExecutor(experiment, settings, options);
   }
 
-  run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
-    if (signal.aborted) return Promise.resolve({ kind: 'aborted', reason: String(signal.reason ?? 'aborted') });
+  async run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
+    const hash = configHash(config);
+    this.live ??= this.findLiveTasks();
+    const liveTasks = await this.live;
+    const live = liveTasks.get(hash);
+    if (signal.aborted) return { kind: 'aborted', reason: String(signal.reason ?? 'aborted') };
     return new Promise((resolvePromise) => {
-      const pending: PendingRun = { config, hash: configHash(config), onMessage, signal, settled: false, submission: null, task: null, settle: () => {} };
+      const pending: PendingRun = { config, hash, onMessage, signal, settled: false, submission: null, task: null, settle: () => {} };
       const onAbort = (): void => {
         this.waiting = this.waiting.filter((p) => p !== pending);
         const aborted: JobOutcome = { kind: 'aborted', reason: String(signal.reason ?? 'aborted') };
         // Settled once scancel has returned: the sweep may exit right after.
-        if (pending.submission) {
+        if (pending.task) void this.cancel(pending.task.id).then(() => pending.settle(aborted));
+        else if (pending.submission) {
           void pending.submission.then(() => (pending.task ? this.cancel(pending.task.id) : undefined)).then(() => pending.settle(aborted));
         } else pending.settle(aborted);
       };
@@ -165,9 +181,53 @@ export class SlurmExecutor implements Executor {
         resolvePromise(outcome);
       };
       signal.addEventListener('abort', onAbort, { once: true });
+      if (live) {
+        liveTasks.delete(hash);
+        this.track(pending, live.id, live.dir, live.index);
+        onMessage({ type: 'log', message: `attached to Slurm task ${live.id}, queued by an earlier coordinator (${live.dir})` });
+        return;
+      }
       this.waiting.push(pending);
       this.batchTimer ??= setTimeout(() => void this.submitWaiting(), this.options.batchWindowMs);
     });
+  }
+
+  /** Watches a submitted task for a run: its file from the start, its state in squeue. */
+  private track(run: PendingRun, id: string, dir: string, index: number): void {
+    const task: Task = { run, id, dir, index, offset: 0, partial: '', filter: new RerunFilter(run.onMessage), outcome: null, state: null, submittedAt: Date.now(), endedAt: null };
+    run.task = task;
+    this.tasks.add(task);
+    this.pollTimer ??= setInterval(() => void this.poll(), this.options.pollMs);
+  }
+
+  /** Queued or running tasks of this experiment submitted by earlier coordinators, by config hash. */
+  private async findLiveTasks(): Promise<Map<string, { dir: string; index: number; id: string }>> {
+    const found = new Map<string, { dir: string; index: number; id: string }>();
+    const arrays = new Map<string, { dir: string; manifest: SlurmManifest }>();
+    const pattern = new RegExp(`^${escapeRegExp(safeName(this.experiment))}-\\d{8}-\\d{6}-\\d+$`);
+    try {
+      // Oldest first: should an array job id come back (a reinstalled cluster), the newest directory claiming it wins.
+      for (const sweep of existsSync(this.workRoot) ? readdirSync(this.workRoot).sort() : []) {
+        if (!pattern.test(sweep)) continue;
+        for (const batch of readdirSync(join(this.workRoot, sweep))) {
+          const dir = join(this.workRoot, sweep, batch);
+          if (!existsSync(join(dir, 'array-job-id'))) continue;
+          const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as SlurmManifest;
+          arrays.set(readFileSync(join(dir, 'array-job-id'), 'utf8').trim(), { dir, manifest });
+        }
+      }
+      if (arrays.size === 0) return found;
+      const text = await command('squeue', ['--noheader', '--array', '--states=PENDING,CONFIGURING,RUNNING,SUSPENDED,REQUEUED', `--name=${this.jobName}`, '--format=%F|%K']);
+      for (const line of text.split('\n')) {
+        const [job, index] = line.trim().split('|');
+        const array = arrays.get(job);
+        const entry = array?.manifest.jobs[Number(index)];
+        if (array && entry) found.set(entry.hash, { dir: array.dir, index: Number(index), id: `${job}_${index}` });
+      }
+    } catch (err) {
+      process.stderr.write(`slurm: could not look for tasks of earlier coordinators (${(err as Error).message}); their jobs are submitted again\n`);
+    }
+    return found;
   }
 
   /** Submits the runs gathered in the window as array jobs. */
@@ -206,20 +266,18 @@ export class SlurmExecutor implements Executor {
       );
       arrayId = (await command('sbatch', args)).trim().split(';')[0];
       if (!/^\d+$/.test(arrayId)) throw new Error(`unexpected sbatch output "${arrayId}"`);
+      // For a coordinator started after this one dies: which array job runs this manifest.
+      writeFileSync(join(dir, 'array-job-id'), `${arrayId}\n`);
     } catch (err) {
       const message = `could not submit the array job in ${dir} (its sbatch command is in submit.sh there): ${(err as Error).message}`;
       for (const r of runs) r.settle({ kind: 'crashed', message });
       return;
     }
-    const now = Date.now();
     runs.forEach((run, index) => {
-      const task: Task = { run, id: `${arrayId}_${index}`, dir, index, offset: 0, partial: '', filter: new RerunFilter(run.onMessage), outcome: null, state: null, submittedAt: now, endedAt: null };
       // A run aborted while sbatch ran cancels its task once this returns.
-      run.task = task;
-      this.tasks.add(task);
-      run.onMessage({ type: 'log', message: `submitted as Slurm task ${task.id} (${dir})` });
+      this.track(run, `${arrayId}_${index}`, dir, index);
+      run.onMessage({ type: 'log', message: `submitted as Slurm task ${arrayId}_${index} (${dir})` });
     });
-    this.pollTimer ??= setInterval(() => void this.poll(), this.options.pollMs);
   }
 
   private sbatchOptions(): string[] {
@@ -254,7 +312,8 @@ export class SlurmExecutor implements Executor {
     this.polling = true;
     try {
       // States first, files second: a task seen ended has written its outcome before, so this read finds it.
-      const states = await this.queryStates();
+      const states = Date.now() - this.lastSqueue >= this.options.squeueMs ? await this.queryStates() : null;
+      if (states) this.lastSqueue = Date.now();
       const now = Date.now();
       for (const task of [...this.tasks]) {
         this.readTaskFile(task);
@@ -334,7 +393,7 @@ export class SlurmExecutor implements Executor {
 function command(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     execFile(cmd, args, { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(stderr.trim() || err.message));
+      if (err) reject(Object.assign(new Error(stderr.trim() || err.message), { code: (err as NodeJS.ErrnoException).code }));
       else resolvePromise(stdout);
     });
   });
@@ -349,4 +408,5 @@ function logTail(file: string): string {
 }
 
 const safeName = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, '_');
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const shellQuote = (s: string): string => (/^[A-Za-z0-9_./=:%,+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
