@@ -3,7 +3,7 @@
  * Each problem starts with the dotted config key, then what was found and what is allowed.
  */
 import type { TrainConfig } from './config.js';
-import { PRESETS } from './config.js';
+import { DEFAULT_STEPS, PRESETS } from './config.js';
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'];
 const DATASETS = ['shapes', 'emoji', 'fashion-mnist', 'folder'];
@@ -64,10 +64,23 @@ export function checkConfig(config: TrainConfig): string[] {
   ratio('mask.image_ratio', config.mask.image_ratio);
   ratio('mask.text_ratio', config.mask.text_ratio);
   oneOf('mask.text_strategy', config.mask.text_strategy, TEXT_STRATEGIES);
+  // Text masking keeps max(1, floor(T (1 - r))) tokens, the start token (where the encoder pools) among them; with
+  // fewer than 2 the encoder would see the start token alone, whatever the caption.
+  const ctx = m.text.context_length;
+  const tr = config.mask.text_ratio;
+  if (isInt(ctx) && ctx >= 2 && typeof tr === 'number' && tr > 0 && tr < 1) {
+    const kept = Math.max(1, Math.floor(ctx * (1 - tr) + 1e-9));
+    if (kept < 2) {
+      problems.push(`mask.text_ratio: ${tr} keeps ${kept} of ${ctx} tokens (floor(${ctx} x (1 - ${tr}))), only the start token; at least 2 are needed, allowed <= ${+(1 - 2 / ctx).toFixed(4)}`);
+    }
+  }
 
   if (typeof config.loss.reconstruction_weight !== 'number' || config.loss.reconstruction_weight < 0) {
     problems.push(`loss.reconstruction_weight: ${String(config.loss.reconstruction_weight)} must be >= 0`);
   } else if (config.loss.reconstruction_weight > 0) {
+    if (config.mask.image_ratio === 0) {
+      problems.push(`loss.reconstruction_weight: ${config.loss.reconstruction_weight} with mask.image_ratio 0: no patch is removed, nothing to reconstruct; allowed 0 on an unmasked run, or set mask.image_ratio > 0`);
+    }
     const dec = m.decoder;
     intAtLeast('model.decoder.width', dec.width, 1);
     intAtLeast('model.decoder.depth', dec.depth, 1);
@@ -94,10 +107,23 @@ export function checkConfig(config: TrainConfig): string[] {
   ratio('train.beta2', t.beta2);
   positive('train.eps', t.eps);
 
+  // Unmasked tuning is a short phase after pre-training (the paper: 0.32 epoch after 6.4, a 5% share): at most as long
+  // as pre-training. tune.fraction is a share of the pre-training steps run, in [0, 1]; tune.steps is compared with the
+  // pre-training steps that train.steps / samples / epochs (or the default DEFAULT_STEPS) allow.
   const tune = config.tune;
   if (tune.steps != null) intAtLeast('tune.steps', tune.steps, 0);
-  if (tune.fraction != null && (typeof tune.fraction !== 'number' || !(tune.fraction >= 0))) problems.push(`tune.fraction: ${String(tune.fraction)} must be >= 0`);
+  if (tune.fraction != null && (typeof tune.fraction !== 'number' || !(tune.fraction >= 0 && tune.fraction <= 1))) {
+    problems.push(`tune.fraction: ${String(tune.fraction)} is out of range; allowed [0, 1] (a share of the pre-training steps; tuning may be at most as long as pre-training)`);
+  }
   if (tune.steps != null && tune.fraction != null) problems.push(`tune.steps: ${tune.steps} and tune.fraction ${tune.fraction} are both set; set one`);
+  const pretrainSteps = plannedPretrainSteps(config);
+  if (isInt(tune.steps) && pretrainSteps != null && tune.steps > pretrainSteps) {
+    problems.push(`tune.steps: ${tune.steps} is more than the ${pretrainSteps} pre-training steps the budget allows; allowed <= ${pretrainSteps} (tuning may be at most as long as pre-training)`);
+  }
+  const tuning = (tune.steps ?? 0) > 0 || (tune.fraction ?? 0) > 0;
+  if (!tuning && tune.base_lr != null) {
+    problems.push(`tune.base_lr: ${String(tune.base_lr)} is set but unmasked tuning is off (tune.steps ${String(tune.steps)}, tune.fraction ${String(tune.fraction)}); set tune.steps or tune.fraction, or leave tune.base_lr null`);
+  }
   optionalPositive('tune.base_lr', tune.base_lr);
   if (typeof tune.warmup !== 'number' || !(tune.warmup >= 0)) problems.push(`tune.warmup: ${String(tune.warmup)} must be >= 0`);
 
@@ -115,4 +141,20 @@ export function checkConfig(config: TrainConfig): string[] {
     }
   }
   return problems;
+}
+
+/**
+ * Pre-training steps allowed by the step / sample / epoch budgets (the smallest), DEFAULT_STEPS with no budget at all,
+ * null when only a time budget is set (unknown before running). Invalid budgets give null; they are reported above.
+ */
+export function plannedPretrainSteps(config: TrainConfig): number | null {
+  const t = config.train;
+  const b = t.batch_size;
+  if (typeof b !== 'number' || !(b >= 1)) return null;
+  const caps: number[] = [];
+  if (typeof t.steps === 'number') caps.push(t.steps);
+  if (typeof t.samples === 'number') caps.push(Math.ceil(t.samples / b));
+  if (typeof t.epochs === 'number') caps.push(Math.ceil((t.epochs * config.data.train_size) / b));
+  if (caps.length > 0) return Math.min(...caps);
+  return t.time_budget_s == null ? DEFAULT_STEPS : null;
 }

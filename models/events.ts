@@ -23,8 +23,13 @@ export interface TrainResult {
   backend: string;
   device: string;
   /** Final numbers: zero_shot_top1, zero_shot_top5, retrieval_i2t_r1, retrieval_t2i_r1, train_seconds, samples_seen,
-   * train_flops, peak_memory_bytes, ... */
+   * train_flops, peak_memory_bytes, ...; with unmasked tuning also the evaluation right before it, prefixed
+   * 'pretune_' (pretune_zero_shot_top1, ..., pretune_train_seconds, pretune_steps). An evaluation-only run
+   * (evaluateCheckpoint) gives the evaluation metrics and evaluated_step only. */
   results: Record<string, number>;
+  /** Checkpoint directories when train() was given options.checkpointDir: 'pretrain' (end of pre-training) and
+   * 'final' (after unmasked tuning; the same directory as 'pretrain' when no tuning ran). */
+  artifacts?: Record<string, string>;
 }
 
 /** Thrown for a config that cannot run (unknown dataset, missing path, batch bigger than the data, ...). The message

@@ -1,7 +1,9 @@
 /**
- * The trainer's public entry: train(config, events). Selects the backend, loads data, builds the tokenizer and the
- * model, trains with AdamW (warm-up + cosine) until the first budget is reached, evaluates every eval.every steps and
- * at the end, and returns the final numbers.
+ * The trainer's public entry: train(config, events, options). Selects the backend, loads data, builds the tokenizer
+ * and the model, trains with AdamW (warm-up + cosine) until the first budget is reached, evaluates every eval.every
+ * steps and at the end, and returns the final numbers. With unmasked tuning it also evaluates right before tuning and
+ * reports those numbers with a 'pretune_' prefix. With options.checkpointDir it saves <dir>/pretrain (end of
+ * pre-training) and <dir>/final (after tuning; when no tuning ran, 'final' names the pretrain directory).
  *
  * peak_memory_bytes is the largest tf.memory().numBytes (bytes held by live tensors) sampled each step right after
  * the gradients exist, the high point of a step; peak_rss_bytes is the largest process RSS sampled at the same time.
@@ -9,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from './backend.js';
 import { checkConfig } from './check-config.js';
+import { saveCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import type { Dataset, Example } from './data/dataset.js';
 import { loadDataset } from './data/load.js';
@@ -22,6 +25,15 @@ import { deriveSeed, makeRng, permutation } from './random.js';
 import { allIndices, extractPatches, keepCount, sampleKeepIndices } from './vit.js';
 import { maeTargets } from './nn/mae-decoder.js';
 import { disposeConstants } from './nn/constants.js';
+import { join } from 'node:path';
+
+export interface TrainOptions {
+  /** Save checkpoints under this directory: pretrain/ at the end of pre-training, final/ after unmasked tuning. */
+  checkpointDir?: string;
+}
+
+/** Evaluation metrics that the pre-tuning evaluation reports with this prefix (pretune_zero_shot_top1, ...). */
+export const PRETUNE_PREFIX = 'pretune_';
 
 /** Throws a ConfigError naming the first problem's key and listing every problem. */
 export function assertConfig(config: TrainConfig): void {
@@ -103,7 +115,7 @@ export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch,
   return { out, bytes };
 }
 
-export async function train(config: TrainConfig, events: TrainEvents): Promise<TrainResult> {
+export async function train(config: TrainConfig, events: TrainEvents, options: TrainOptions = {}): Promise<TrainResult> {
   assertConfig(config);
   const log = (msg: string) => events.onLog?.(msg);
   const backend = await selectBackend(config.backend, log);
@@ -129,7 +141,7 @@ export async function train(config: TrainConfig, events: TrainEvents): Promise<T
     weightDecay: config.train.weight_decay,
   });
   try {
-    return await runTraining(config, events, backend, dataset, tokenizer, captionIds, model, optimizer);
+    return await runTraining(config, events, backend, dataset, tokenizer, captionIds, model, optimizer, options);
   } finally {
     optimizer.dispose();
     model.dispose();
@@ -146,6 +158,7 @@ async function runTraining(
   captionIds: Int32Array[],
   model: FlipModel,
   optimizer: AdamW,
+  options: TrainOptions,
 ): Promise<TrainResult> {
   const t = config.train;
   const b = t.batch_size;
@@ -218,10 +231,24 @@ async function runTraining(
   }
   const pretrainSteps = step;
   let trainFlops = pretrainSteps * cost.flops_per_step;
+  const artifacts: Record<string, string> = {};
+  const tuneSteps = tuneStepCount(config, pretrainSteps);
+  if (options.checkpointDir) {
+    const note = tuneSteps > 0 ? undefined : 'no unmasked tuning ran: the final weights are these pre-training weights';
+    artifacts.pretrain = await saveCheckpoint(join(options.checkpointDir, 'pretrain'), model, config, tokenizer, { step, stage: 'pretrain', note });
+    if (tuneSteps === 0) artifacts.final = artifacts.pretrain;
+    events.onLog?.(`checkpoint: pre-training weights at step ${step} saved to ${artifacts.pretrain}${note ? ` (${note})` : ''}`);
+  }
 
   // Unmasked tuning (FLIP Table 1e): mask ratios 0, a fresh optimizer state, its own warm-up + cosine schedule.
-  const tuneSteps = tuneStepCount(config, pretrainSteps);
+  const pretune: Record<string, number> = {};
   if (tuneSteps > 0) {
+    // Evaluate the pre-trained weights first (unless an eval.every evaluation just did), for the before/after pair.
+    if (!(config.eval.every > 0 && step % config.eval.every === 0 && step > 0)) await runEval();
+    for (const [k, v] of Object.entries(lastEval)) pretune[PRETUNE_PREFIX + k] = v;
+    pretune[`${PRETUNE_PREFIX}train_seconds`] = trainSeconds;
+    pretune[`${PRETUNE_PREFIX}steps`] = pretrainSteps;
+    if (tuneSteps > pretrainSteps) events.onLog?.(`warning: ${tuneSteps} tuning steps after only ${pretrainSteps} pre-training steps`);
     const phase: TrainConfig = { ...config, mask: { ...config.mask, image_ratio: 0, text_ratio: 0 } };
     const tunePeak = tunePeakLr(config);
     const tuneWarm = warmupShare(config.tune.warmup, tuneSteps);
@@ -240,6 +267,10 @@ async function runTraining(
     trainFlops += tuneSteps * estimateTrainCost(phase).flops_per_step;
   }
   if (!(config.eval.every > 0 && step % config.eval.every === 0 && step > 0)) await runEval();
+  if (options.checkpointDir && tuneSteps > 0) {
+    artifacts.final = await saveCheckpoint(join(options.checkpointDir, 'final'), model, config, tokenizer, { step, stage: 'final' });
+    events.onLog?.(`checkpoint: tuned weights at step ${step} saved to ${artifacts.final}`);
+  }
 
   return {
     backend: backend.backend,
@@ -254,6 +285,8 @@ async function runTraining(
       peak_memory_bytes: peakBytes,
       peak_rss_bytes: peakRss,
       final_loss: lastLoss,
+      ...pretune,
     },
+    ...(options.checkpointDir ? { artifacts } : {}),
   };
 }

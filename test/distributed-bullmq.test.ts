@@ -1,7 +1,8 @@
 /**
  * The BullMQ executor against a real redis-server on 127.0.0.1 with real worker processes (`npm run worker`): the same
  * grid records the same rows as the local executor, a worker killed mid-job loses nothing, Ctrl-C empties the queue,
- * and a failing job is retried by the coordinator (one BullMQ attempt each). Skipped without redis-server (fails in CI).
+ * a coordinator killed and started again attaches to its jobs, and a failing job is retried by the coordinator (one
+ * BullMQ attempt each). Skipped without redis-server (fails in CI).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ResultStore, StoreError } from '../framework/store/result-store.js';
-import { SCHEMA_VERSION } from '../framework/store/schema.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../framework/store/schema.js';
 import { tempDir } from './helpers.js';
 
 function freshStore() {
@@ -72,7 +72,7 @@ test('store: a database from a newer schema version is refused and left unchange
   db.pragma(`user_version = ${SCHEMA_VERSION + 3}`);
   db.close();
   const before = readFileSync(path);
-  assert.throws(() => ResultStore.open(path), (err: Error) => err instanceof StoreError && /schema version 4, newer than this release understands \(1\)/.test(err.message));
+  assert.throws(() => ResultStore.open(path), (err: Error) => err instanceof StoreError && new RegExp(`schema version ${SCHEMA_VERSION + 3}, newer than this release understands \\(${SCHEMA_VERSION}\\)`).test(err.message));
   assert.deepEqual(readFileSync(path), before);
 });
 
@@ -98,4 +98,21 @@ test('store: an unwritable location gives a clear error naming the path', () => 
   // A path below a regular file can never be created, even as root.
   assert.throws(() => ResultStore.open(join(blocker, 'results.db')), /cannot open the results database .*file\/results\.db: .*Choose a writable location with --db PATH/);
   assert.throws(() => ResultStore.open(join(dir, 'missing', 'x.db'), { readonly: true }), /cannot open the results database .*x\.db: .*Run a sweep first, or pass --db PATH/);
+});
+
+test('store: a version-1 database is migrated in place and keeps its rows', () => {
+  const path = join(tempDir(), 'v1.db');
+  const db = new Database(path);
+  db.exec(MIGRATIONS[0]);
+  db.pragma('application_id = 1179404624');
+  db.pragma('user_version = 1');
+  db.prepare("INSERT INTO experiments (name, created_at, updated_at) VALUES ('old', 't', 't')").run();
+  db.prepare("INSERT INTO jobs (experiment_id, cell_index, config, config_hash, labels, seed, status) VALUES (1, 0, '{}', 'h', '{}', 0, 'done')").run();
+  db.close();
+  const store = ResultStore.open(path);
+  assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  const job = store.job(1);
+  assert.equal(job.status, 'done');
+  assert.equal(job.source_job_id, null);
+  store.close();
 });

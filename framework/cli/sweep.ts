@@ -1,5 +1,6 @@
 /** `npm run sweep -- SPEC [flags]`: validate a spec, expand its grid, and run (or, with --dry-run, list) its jobs. */
 import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { checkConfig } from '../../models/check-config.js';
 import { estimateTrainCost } from '../../models/flops.js';
 import { expandGrid } from '../grid/expand.js';
@@ -96,9 +97,10 @@ try {
   fail((err as Error).message, EXIT.invalid);
 }
 
+const dbPath = args.values.db ?? DEFAULT_DB;
 let store: ResultStore;
 try {
-  store = ResultStore.open(args.values.db ?? DEFAULT_DB);
+  store = ResultStore.open(dbPath);
 } catch (err) {
   if (err instanceof StoreError) fail(err.message, EXIT.failed);
   throw err;
@@ -115,6 +117,8 @@ const sweep = new Sweep({
   jobTimeoutSeconds: jobTimeout,
   gitCommit: gitCommit(),
   plannedSteps: (config) => estimateTrainCost(config).steps,
+  // Checkpoints live beside the database, one folder per job (by config hash).
+  checkpointRoot: join(dirname(resolve(dbPath)), 'checkpoints', spec.name),
 });
 let interrupted = false;
 const onSignal = (): void => {
@@ -136,19 +140,19 @@ if (summary.fatal) fail(`sweep stopped: ${summary.fatal}`, EXIT.failed);
 process.exit(interrupted ? EXIT.interrupted : summary.failed > 0 ? EXIT.failed : EXIT.ok);
 
 function printPlan(name: string, grid: Job[]): void {
-  const rows = grid.map((j) => {
-    const cost = estimateTrainCost(j.config);
-    return { job: j, cost };
-  });
+  const rows = grid.map((job) => ({ job, cost: estimateTrainCost(job.config) }));
   const labelWidth = Math.max(6, ...grid.map((j) => labelsText(j).length));
-  console.log(`${name}: ${grid.length} jobs (dry run: nothing is run or recorded)`);
+  const evalOnly = grid.filter((j) => j.sourceIndex !== null).length;
+  console.log(`${name}: ${grid.length} jobs${evalOnly ? ` (${evalOnly} evaluation-only, reusing trained weights)` : ''} (dry run: nothing is run or recorded)`);
   console.log(`${'#'.padStart(4)}  ${'labels'.padEnd(labelWidth)}  ${'hash'.padEnd(16)}  ${'steps'.padStart(7)}  ${'samples'.padStart(9)}  ${'GFLOPs'.padStart(10)}`);
   for (const { job, cost } of rows) {
-    console.log(
-      `${String(job.index).padStart(4)}  ${labelsText(job).padEnd(labelWidth)}  ${job.hash}  ${String(cost.steps).padStart(7)}  ${String(cost.samples).padStart(9)}  ${(cost.total_flops / 1e9).toFixed(1).padStart(10)}`,
-    );
+    const columns =
+      job.sourceIndex === null
+        ? `${String(cost.steps).padStart(7)}  ${String(cost.samples).padStart(9)}  ${(cost.total_flops / 1e9).toFixed(1).padStart(10)}`
+        : `evaluates the weights of #${job.sourceIndex}`;
+    console.log(`${String(job.index).padStart(4)}  ${labelsText(job).padEnd(labelWidth)}  ${job.hash}  ${columns}`);
   }
-  const total = rows.reduce((s, r) => s + r.cost.total_flops, 0);
+  const total = rows.filter((r) => r.job.sourceIndex === null).reduce((s, r) => s + r.cost.total_flops, 0);
   console.log(`total: ${grid.length} jobs, ${(total / 1e12).toFixed(3)} TFLOPs of training (analytic estimate)`);
 }
 

@@ -47,6 +47,7 @@ export function expandGrid(spec: ExperimentSpec, checkConfig: ConfigChecker = ()
   const problems: SpecProblem[] = [];
   const jobs: Job[] = [];
   const seen = new Set<string>();
+  const trainers = new Map<string, number>();
   for (const cell of cells) {
     let partial = spec.base as Record<string, unknown>;
     for (const [path, value] of Object.entries(cell.overrides)) partial = setPath(partial, path, value);
@@ -61,10 +62,23 @@ export function expandGrid(spec: ExperimentSpec, checkConfig: ConfigChecker = ()
     const hash = configHash(config);
     if (seen.has(hash)) continue;
     seen.add(hash);
-    jobs.push({ index: jobs.length, labels: cell.labels, config, hash, seed: config.seed, where: cell.where });
+    const training = trainingKey(config);
+    const sourceIndex = trainers.get(training) ?? null;
+    if (sourceIndex === null) trainers.set(training, jobs.length);
+    jobs.push({ index: jobs.length, labels: cell.labels, config, hash, seed: config.seed, sourceIndex, where: cell.where });
   }
   if (problems.length > 0) throw new SpecError(dedupe(problems));
   return jobs;
+}
+
+/** Config fields that change only how trained weights are evaluated, not the weights themselves. */
+const EVALUATION_ONLY_FIELDS = ['inference', 'templates', 'batch_size'] as const;
+
+/** Jobs with the same training key train identical weights: only the first trains, the others evaluate its weights. */
+export function trainingKey(config: TrainConfig): string {
+  const evalPart: Record<string, unknown> = { ...config.eval };
+  for (const field of EVALUATION_ONLY_FIELDS) delete evalPart[field];
+  return configHash({ ...config, eval: evalPart });
 }
 
 function matches(pattern: CellPattern, cell: Cell): boolean {

@@ -11,6 +11,9 @@ export interface Job {
   /** configHash(config): the job's identity for resume. */
   hash: string;
   seed: number;
+  /** Evaluation-only: the index of the job whose trained weights this one evaluates (its config differs from that
+   * job's only in evaluation settings), or null for a job that trains. */
+  sourceIndex: number | null;
   /** Where in the spec this cell comes from (for messages). */
   where: Location;
 }

@@ -3,17 +3,17 @@
  *
  * Message flow: a worker runs the trainer in a child process (job-process.ts, as the local executor does) and reports
  * its messages with job.updateProgress(ProgressReport), batched about every 200 ms; the coordinator reads them from one
- * QueueEvents stream ('progress', then 'completed' with the result or 'failed'), in order, and hands them to the runner,
- * which alone writes SQLite. Each report also goes to the job's BullMQ log (job.log), numbered: a job's BullMQ id is
- * its config hash, so adding the same config twice is a no-op, and a coordinator that finds its job already waiting or
- * running (queued by a coordinator that died) attaches to it, replaying the logged reports first, so that its curves
- * are complete.
+ * QueueEvents stream ('progress', then 'completed' with the result or 'failed'), in order, and hands them to the
+ * runner, which alone writes SQLite. Each report also goes to the job's BullMQ log (job.log), numbered: a job's BullMQ
+ * id is its config hash, so adding the same config twice is a no-op, and a coordinator that finds its job already
+ * waiting or running (queued by a coordinator that died) attaches to it, replaying the logged reports first, so that
+ * its curves are complete.
  *
  * Retries: BullMQ makes one attempt (attempts = 1); the coordinator's --retries decide whether a failed job runs again
  * (its run() is called again), and this executor delays such a re-enqueue with an exponential backoff (BullMQ's delay).
- * A worker that dies (kill -9, machine lost) stops renewing its job's lock; another worker's stalled check puts the
- * job back in the queue (up to maxStalledCount times) and runs it again: not a coordinator retry, and the rerun's
- * repeated steps are dropped (RerunFilter), so the job is recorded once.
+ * A worker that dies (kill -9, machine lost) stops renewing its job's lock; another worker's stalled check puts the job
+ * back in the queue (up to maxStalledCount times) and runs it again: not a coordinator retry, and the rerun's repeated
+ * steps are dropped (RerunFilter), so the job is recorded once.
  *
  * Abort (Ctrl-C, --job-timeout): a waiting job is removed; a running one is cancelled through a Redis pub/sub channel
  * that every worker listens on (the worker holding it kills its child), then removed.

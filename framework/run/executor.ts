@@ -3,7 +3,7 @@ import type { TrainConfig } from '../../models/config.js';
 import type { JobMessage } from './messages.js';
 
 export type JobOutcome =
-  | { kind: 'result'; backend: string; device: string; results: Record<string, number> }
+  | { kind: 'result'; backend: string; device: string; results: Record<string, number>; artifacts?: Record<string, string> }
   /** The trainer reported an error (config: a config the trainer refused, not worth retrying). */
   | { kind: 'error'; message: string; config: boolean }
   /** The job process died without reporting (crash, kill, out of memory). */
@@ -11,7 +11,13 @@ export type JobOutcome =
   /** Stopped through the abort signal (timeout or Ctrl-C); the reason is the signal's. */
   | { kind: 'aborted'; reason: string };
 
+/** Besides the config: where the job saves its checkpoints, or (evaluation only) which checkpoint it evaluates. */
+export interface JobExtras {
+  checkpointDir?: string;
+  evaluateCheckpoint?: string;
+}
+
 export interface Executor {
   readonly name: string;
-  run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome>;
+  run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal, extras?: JobExtras): Promise<JobOutcome>;
 }

@@ -1,9 +1,11 @@
 /**
  * Entry point of a job's child process: receives one resolved TrainConfig from the coordinator, runs the shared
- * trainer and streams its events back over IPC. Exit code 0 after a result, 1 after an error.
+ * trainer (or, with evaluate_checkpoint, only evaluates saved weights) and streams its events back over IPC.
+ * Exit code 0 after a result, 1 after an error.
  */
 import type { TrainConfig } from '../../models/config.js';
-import { ConfigError } from '../../models/events.js';
+import { evaluateCheckpoint } from '../../models/evaluate-checkpoint.js';
+import { ConfigError, type TrainEvents } from '../../models/events.js';
 import { train } from '../../models/train.js';
 import { applyFault, faultFromEnv } from './fault-injection.js';
 import type { JobMessage, JobRequest } from './messages.js';
@@ -19,16 +21,26 @@ function send(message: JobMessage): Promise<void> {
   });
 }
 
-async function run(config: TrainConfig): Promise<number> {
+async function run(request: JobRequest): Promise<number> {
+  const config = request.config as TrainConfig;
   try {
     const fault = faultFromEnv(config.seed);
-    const result = await train(config, {
+    const events: TrainEvents = {
       onStart: (info) => void send({ type: 'start', ...info }),
       onStep: (step, metrics) => void send({ type: 'step', step, metrics: applyFault(fault, step, metrics) }),
       onEval: (step, metrics) => void send({ type: 'eval', step, metrics }),
       onLog: (message) => void send({ type: 'log', message }),
+    };
+    const result = request.evaluate_checkpoint
+      ? await evaluateCheckpoint(config, request.evaluate_checkpoint, events)
+      : await train(config, events, request.checkpoint_dir ? { checkpointDir: request.checkpoint_dir } : {});
+    await send({
+      type: 'result',
+      backend: result.backend,
+      device: result.device,
+      results: result.results,
+      ...(result.artifacts ? { artifacts: result.artifacts } : {}),
     });
-    await send({ type: 'result', backend: result.backend, device: result.device, results: result.results });
     return 0;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
@@ -42,7 +54,7 @@ process.on('disconnect', () => process.exit(1));
 // The coordinator decides what Ctrl-C means for a job (it records the job as interrupted and then stops us).
 process.on('SIGINT', () => {});
 process.once('message', (request: JobRequest) => {
-  run(request.config as TrainConfig).then((code) => {
+  run(request).then((code) => {
     process.disconnect?.();
     // tfjs may keep handles open; the job is over once its result is sent.
     process.exit(code);

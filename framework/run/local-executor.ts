@@ -2,7 +2,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TrainConfig } from '../../models/config.js';
-import type { Executor, JobOutcome } from './executor.js';
+import type { Executor, JobExtras, JobOutcome } from './executor.js';
 import type { JobMessage, JobRequest } from './messages.js';
 
 const JOB_PROCESS = fileURLToPath(new URL('./job-process.ts', import.meta.url));
@@ -24,11 +24,12 @@ export class LocalExecutor implements Executor {
     return this.options.gpus?.length ?? null;
   }
 
-  async run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
-    if (!this.options.gpus?.length) return this.runOn(null, config, onMessage, signal);
+  async run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal, extras: JobExtras = {}): Promise<JobOutcome> {
+    const request: JobRequest = { type: 'run', config, checkpoint_dir: extras.checkpointDir, evaluate_checkpoint: extras.evaluateCheckpoint };
+    if (!this.options.gpus?.length) return this.runOn(null, request, onMessage, signal);
     const gpu = this.freeGpus.shift() ?? (await new Promise<string>((resolve) => this.waiting.push(resolve)));
     try {
-      return await this.runOn(gpu, config, onMessage, signal);
+      return await this.runOn(gpu, request, onMessage, signal);
     } finally {
       const next = this.waiting.shift();
       if (next) next(gpu);
@@ -36,7 +37,7 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  private runOn(gpu: string | null, config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
+  private runOn(gpu: string | null, request: JobRequest, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
     return new Promise((resolve) => {
       const env = { ...(this.options.env ?? process.env) };
       if (gpu !== null) Object.assign(env, { CUDA_VISIBLE_DEVICES: gpu, FLIP_DEVICE: gpu });
@@ -53,7 +54,7 @@ export class LocalExecutor implements Executor {
       child.on('message', (raw: JobMessage) => {
         // The device a job reports names the GPU slot it was given.
         const m: JobMessage = gpu !== null && (raw.type === 'start' || raw.type === 'result') ? { ...raw, device: `${raw.device} [gpu slot ${gpu}]` } : raw;
-        if (m.type === 'result') final = { kind: 'result', backend: m.backend, device: m.device, results: m.results };
+        if (m.type === 'result') final = { kind: 'result', backend: m.backend, device: m.device, results: m.results, artifacts: m.artifacts };
         else if (m.type === 'error') final = { kind: 'error', message: m.message, config: m.config };
         onMessage(m);
       });
@@ -75,7 +76,7 @@ export class LocalExecutor implements Executor {
           resolve({ kind: 'crashed', message: `the job process ${how} before reporting a result${stderr.trim() ? `; its last output:\n${stderr.trim()}` : ''}` });
         }
       });
-      child.send({ type: 'run', config } satisfies JobRequest);
+      child.send(request);
     });
   }
 }

@@ -5,7 +5,7 @@ export type JobMessage =
   | { type: 'step'; step: number; metrics: Record<string, number> }
   | { type: 'eval'; step: number; metrics: Record<string, number> }
   | { type: 'log'; message: string }
-  | { type: 'result'; backend: string; device: string; results: Record<string, number> }
+  | { type: 'result'; backend: string; device: string; results: Record<string, number>; artifacts?: Record<string, string> }
   /** `config: true` for a config the trainer refused before training (retrying cannot help). */
   | { type: 'error'; message: string; config: boolean };
 
@@ -13,4 +13,8 @@ export type JobMessage =
 export interface JobRequest {
   type: 'run';
   config: unknown;
+  /** Save checkpoints of the trained weights here. */
+  checkpoint_dir?: string;
+  /** Evaluation only: load the weights from this checkpoint instead of training. */
+  evaluate_checkpoint?: string;
 }

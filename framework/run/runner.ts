@@ -3,12 +3,14 @@
  * executor with bounded concurrency (p-queue), retries failures, and is the only writer of the results database.
  */
 import PQueue from 'p-queue';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { TrainConfig } from '../../models/config.js';
 import type { Job } from '../grid/job.js';
 import type { ResultStore, MetricPoint } from '../store/result-store.js';
 import type { JobRow, JobStatus, ResolvedSpecRecord } from '../store/types.js';
-import type { Executor, JobOutcome } from './executor.js';
+import type { Executor, JobExtras, JobOutcome } from './executor.js';
 import { coordinatorFaultFromEnv, killNow } from './fault-injection.js';
 import type { JobMessage } from './messages.js';
 import type { JobView, ProgressSink } from './progress.js';
@@ -28,6 +30,8 @@ export interface SweepOptions {
   plannedSteps: (config: TrainConfig) => number;
   /** A running job whose coordinator is silent this long is taken over. */
   staleSeconds?: number;
+  /** Folder for per-job checkpoints (<root>/<config hash>/); null keeps none (and evaluation-only jobs cannot run). */
+  checkpointRoot: string | null;
 }
 
 export interface SweepExperiment {
@@ -85,7 +89,7 @@ export class Sweep {
     store.recoverStale(experimentId, host, this.options.staleSeconds ?? 600, isAlive);
     const rows = store.syncJobs(
       experimentId,
-      jobs.map((j) => ({ cell_index: j.index, config: j.config, config_hash: j.hash, labels: j.labels, seed: j.seed })),
+      jobs.map((j) => ({ cell_index: j.index, config: j.config, config_hash: j.hash, labels: j.labels, seed: j.seed, source: j.sourceIndex })),
     );
     const summary: SweepSummary = { experimentId, total: jobs.length, alreadyDone: 0, done: 0, failed: 0, interrupted: 0, busyElsewhere: 0, fatal: null };
     const toRun: { job: Job; row: JobRow }[] = [];
@@ -98,14 +102,31 @@ export class Sweep {
     if (summary.busyElsewhere > 0) progress.log(`${summary.busyElsewhere} jobs are running in another live sweep and are left to it`);
 
     this.queue = new PQueue({ concurrency: Math.max(1, this.options.concurrency) });
-    for (const item of toRun) {
-      void this.queue.add(async () => {
-        const status = await this.runWithRetries(item.job, item.row.id, host);
-        if (status === 'done') summary.done++;
-        else if (status === 'failed') summary.failed++;
-        else if (status === 'elsewhere') summary.busyElsewhere++;
-        else summary.interrupted++;
+    const queue = this.queue;
+    const count = (status: JobStatus | 'elsewhere'): void => {
+      if (status === 'done') summary.done++;
+      else if (status === 'failed') summary.failed++;
+      else if (status === 'elsewhere') summary.busyElsewhere++;
+      else summary.interrupted++;
+    };
+    // Evaluation-only jobs wait for the job that trains their weights: they are queued when it ends, so a waiting
+    // job never holds a slot the training job needs.
+    const dependents = new Map<number, { job: Job; row: JobRow }[]>();
+    const enqueue = (item: { job: Job; row: JobRow }): void => {
+      void queue.add(async () => {
+        const status = await this.runWithRetries(item.job, item.row, host);
+        count(status);
+        for (const dependent of dependents.get(item.row.id) ?? []) {
+          if (status === 'done') enqueue(dependent);
+          else if (!this.stopping) count(this.failWithoutRunning(dependent.row.id, host, `its training job ${item.row.id} ended ${status}; nothing to evaluate`));
+        }
       });
+    };
+    for (const item of toRun) {
+      const source = item.job.sourceIndex === null ? null : rows[item.job.sourceIndex];
+      if (source === null || source.status === 'done') enqueue(item);
+      else if (source.status === 'running') summary.busyElsewhere++;
+      else dependents.set(source.id, [...(dependents.get(source.id) ?? []), item]);
     }
     await this.queue.onIdle();
     // Jobs cleared from the queue by a stop never started: they stay pending.
@@ -131,27 +152,56 @@ export class Sweep {
     this.stop(this.fatal);
   }
 
-  private async runWithRetries(job: Job, jobId: number, host: string): Promise<JobStatus | 'elsewhere'> {
+  private async runWithRetries(job: Job, row: JobRow, host: string): Promise<JobStatus | 'elsewhere'> {
     let status: JobStatus | 'elsewhere' = 'failed';
     for (let attempt = 0; attempt <= this.options.retries && !this.stopping; attempt++) {
-      const outcome = await this.attempt(job, jobId, host, attempt + 1);
+      const outcome = await this.attempt(job, row, host, attempt + 1);
       status = outcome.status;
       if (status !== 'failed' || !outcome.retryable) break;
     }
     return this.stopping && status === 'failed' ? 'interrupted' : status;
   }
 
-  private async attempt(job: Job, jobId: number, host: string, attempt: number): Promise<{ status: JobStatus | 'elsewhere'; retryable: boolean }> {
+  /** What the executor needs besides the config: where to save checkpoints, or which checkpoint to evaluate.
+   * A string is the reason an evaluation-only job cannot run. */
+  private jobExtras(row: JobRow): JobExtras | string {
+    const { store, checkpointRoot } = this.options;
+    if (row.source_job_id === null) return checkpointRoot ? { checkpointDir: join(checkpointRoot, row.config_hash) } : {};
+    const path = store.artifact(row.source_job_id, 'final') ?? store.artifact(row.source_job_id, 'pretrain');
+    if (!path || !existsSync(path)) {
+      return `the checkpoint of its training job ${row.source_job_id} is missing (${path ?? 'never saved'}); rerun that job (delete its row or the whole experiment) to evaluate again`;
+    }
+    return { evaluateCheckpoint: path };
+  }
+
+  /** Records a job as failed without running it (its training job did not succeed). */
+  private failWithoutRunning(jobId: number, host: string, reason: string): JobStatus | 'elsewhere' {
     try {
-      return await this.attemptUnguarded(job, jobId, host, attempt);
+      if (!this.options.store.startAttempt(jobId, { host, pid: process.pid, git_commit: this.options.gitCommit })) return 'elsewhere';
+      this.options.store.endAttempt(jobId, 'failed', reason, [], null);
+    } catch (err) {
+      this.storeFailed(err);
+    }
+    return 'failed';
+  }
+
+  private async attempt(job: Job, row: JobRow, host: string, attempt: number): Promise<{ status: JobStatus | 'elsewhere'; retryable: boolean }> {
+    try {
+      return await this.attemptUnguarded(job, row, host, attempt);
     } catch (err) {
       this.storeFailed(err);
       return { status: 'interrupted', retryable: false };
     }
   }
 
-  private async attemptUnguarded(job: Job, jobId: number, host: string, attempt: number): Promise<{ status: JobStatus | 'elsewhere'; retryable: boolean }> {
+  private async attemptUnguarded(job: Job, row: JobRow, host: string, attempt: number): Promise<{ status: JobStatus | 'elsewhere'; retryable: boolean }> {
     const { store, executor, progress } = this.options;
+    const jobId = row.id;
+    const extras = this.jobExtras(row);
+    if (typeof extras === 'string') {
+      // An evaluation-only job whose weights are gone cannot run; say which job to rerun.
+      return { status: this.failWithoutRunning(jobId, host, extras), retryable: false };
+    }
     if (!store.startAttempt(jobId, { host, pid: process.pid, git_commit: this.options.gitCommit })) {
       // Another sweep of the same experiment took (or finished) it since we listed the jobs.
       return { status: 'elsewhere', retryable: false };
@@ -195,7 +245,7 @@ export class Sweep {
 
     let outcome: JobOutcome;
     try {
-      outcome = await executor.run(job.config, onMessage, controller.signal);
+      outcome = await executor.run(job.config, onMessage, controller.signal, extras);
     } catch (err) {
       outcome = { kind: 'crashed', message: `executor ${executor.name} failed: ${(err as Error).message}` };
     } finally {
@@ -209,7 +259,8 @@ export class Sweep {
       if (outcome.backend) store.setRuntime(jobId, outcome.backend, outcome.device);
       this.finishedJobs++;
       const killWhileWriting = this.fault?.kind === 'kill-while-writing' && this.fault.job === this.finishedJobs;
-      store.finishJob(jobId, outcome.results, buffer, lastStep, killWhileWriting ? killNow : undefined);
+      const results = row.source_job_id !== null ? { ...trainingResults(store.results(row.source_job_id)), ...outcome.results, evaluated_from_job: row.source_job_id } : outcome.results;
+      store.finishJob(jobId, results, buffer, lastStep, killWhileWriting ? killNow : undefined, outcome.artifacts);
       if (this.fault?.kind === 'kill-after-job' && this.fault.job === this.finishedJobs) killNow();
       progress.ended(view, 'done', resultText(outcome.results));
       return { status: 'done', retryable: false };
@@ -224,6 +275,13 @@ export class Sweep {
     progress.ended(view, 'failed', `${firstLine(message)}${at}`);
     return { status: 'failed', retryable: !(outcome.kind === 'error' && outcome.config) };
   }
+}
+
+/** Training numbers an evaluation-only job shares with the job that trained its weights (for tables of time and FLOPs). */
+const TRAINING_RESULTS = ['train_seconds', 'train_flops', 'samples_seen', 'steps', 'tune_steps', 'peak_memory_bytes', 'peak_rss_bytes', 'final_loss'];
+
+function trainingResults(results: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(results).filter(([name]) => TRAINING_RESULTS.includes(name)));
 }
 
 function labelText(labels: Record<string, string>): string {

@@ -2,18 +2,20 @@
  * Runs jobs as tasks of Slurm array jobs. The runner calls run() once per job; the calls that arrive within a short
  * window (200 ms) become one array job (`sbatch --array=0-N`), whose tasks each run one job of a manifest:
  *
- *   WORK_DIR/<experiment>-<time>/batch-<k>/manifest.json    {experiment, jobs: [{hash, config}]}, index = task id
- *                                         /submit.sh        what each task runs (framework/run/slurm-task.ts)
- *                                         /out/<index>.jsonl   the task's messages, then its outcome (JSON lines)
- *                                         /logs/<index>.log    the task's stdout and stderr
+ *   WORK_DIR/<experiment>-<time>-<pid>/batch-<k>/manifest.json   {experiment, jobs: [{hash, config}]}, index = task id
+ *                                               /submit.sh       what each task runs (framework/run/slurm-task.ts)
+ *                                               /array-job-id    the Slurm id of the array job
+ *                                               /out/<index>.jsonl   the task's messages, then its outcome (JSON lines)
+ *                                               /logs/<index>.log    the task's stdout and stderr
  *
- * WORK_DIR (default results/slurm) must be on a filesystem the compute nodes share with the coordinator. The coordinator
- * reads the .jsonl files every second (and `squeue` every 5 s), forwards each task's messages to the runner (the only writer of SQLite) and
- * settles run() with the outcome line; a task that ends without one (killed, out of memory, node failure) is a crash
- * with Slurm's state and the tail of its log. A retry (the runner's --retries call run() again) is a new array job of
- * the jobs to retry. An abort (Ctrl-C, --job-timeout) cancels the task with `scancel`. A coordinator started again
- * after one that died (kill -9, lost login session) attaches to the tasks of its jobs still queued or running, found
- * through the manifests and `array-job-id` files of the experiment's earlier work dirs, and replays their files.
+ * WORK_DIR (default results/slurm) must be on a filesystem the compute nodes share with the coordinator. The
+ * coordinator reads the .jsonl files every second (and `squeue` every 5 s), forwards each task's messages to the runner
+ * (the only writer of SQLite) and settles run() with the outcome line; a task that ends without one (killed, out of
+ * memory, node failure) is a crash with Slurm's state and the tail of its log. A retry (the runner's --retries call
+ * run() again) is a new array job of the jobs to retry. An abort (Ctrl-C, --job-timeout) cancels the task with
+ * `scancel`. A coordinator started again after one that died (kill -9, lost login session) attaches to the tasks of its
+ * jobs still queued or running, found through the manifests and `array-job-id` files of the experiment's earlier work
+ * dirs, and replays their files.
  */
 import { execFile } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
@@ -51,7 +53,8 @@ export interface SlurmExecutorOptions {
   /** How often squeue is asked for the tasks' states (only needed to notice tasks that die without an outcome; sites
    * dislike frequent queries). @default 5000 */
   squeueMs?: number;
-  /** How long a task that Slurm says has ended may take to show its outcome line (shared filesystems cache). @default 30000 */
+  /** How long a task that Slurm says has completed may take to show its outcome line (shared filesystems cache
+   * attributes). @default 30000 */
   outcomeGraceMs?: number;
   /** The checkout each task runs from (the same path on the compute nodes). @default this repository */
   root?: string;

@@ -32,6 +32,8 @@ export interface MetricPoint {
 
 export interface NewJob {
   cell_index: number;
+  /** Evaluation-only: the position (in the same list) of the job whose weights it evaluates. */
+  source?: number | null;
   config: unknown;
   config_hash: string;
   labels: Record<string, string>;
@@ -140,12 +142,15 @@ export class ResultStore {
        VALUES (?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT(experiment_id, config_hash) DO UPDATE SET cell_index = excluded.cell_index, labels = excluded.labels`,
     );
     const select = this.db.prepare('SELECT * FROM jobs WHERE experiment_id = ? AND config_hash = ?');
-    return this.db.transaction(() =>
-      jobs.map((j) => {
+    const setSource = this.db.prepare('UPDATE jobs SET source_job_id = ? WHERE id = ?');
+    return this.db.transaction(() => {
+      const ids = jobs.map((j) => {
         insert.run(experimentId, j.cell_index, JSON.stringify(j.config), j.config_hash, JSON.stringify(j.labels), j.seed);
-        return select.get(experimentId, j.config_hash) as JobRow;
-      }),
-    ).immediate();
+        return (select.get(experimentId, j.config_hash) as JobRow).id;
+      });
+      jobs.forEach((j, i) => setSource.run(j.source != null ? ids[j.source] : null, ids[i]));
+      return ids.map((id) => this.job(id));
+    }).immediate();
   }
 
   job(id: number): JobRow {
@@ -183,6 +188,7 @@ export class ResultStore {
       if (claimed.changes === 0) return false;
       this.db.prepare('DELETE FROM metrics WHERE job_id = ?').run(jobId);
       this.db.prepare('DELETE FROM results WHERE job_id = ?').run(jobId);
+      this.db.prepare('DELETE FROM artifacts WHERE job_id = ?').run(jobId);
       return true;
     }).immediate();
   }
@@ -202,12 +208,21 @@ export class ResultStore {
 
   /** The final numbers and status 'done', together or not at all (with any last curve points).
    * `midway` runs between the two writes (the fault-injection tests kill the process there). */
-  finishJob(jobId: number, results: Record<string, number>, lastPoints: MetricPoint[], lastStep: number | null, midway?: () => void): void {
+  finishJob(
+    jobId: number,
+    results: Record<string, number>,
+    lastPoints: MetricPoint[],
+    lastStep: number | null,
+    midway?: () => void,
+    artifacts: Record<string, string> = {},
+  ): void {
     const insert = this.db.prepare('INSERT OR REPLACE INTO results (job_id, name, value) VALUES (?, ?, ?)');
+    const artifact = this.db.prepare('INSERT OR REPLACE INTO artifacts (job_id, name, path) VALUES (?, ?, ?)');
     const metric = this.db.prepare('INSERT INTO metrics (job_id, step, name, value, elapsed_seconds) VALUES (?, ?, ?, ?, ?)');
     this.db.transaction(() => {
       for (const p of lastPoints) metric.run(jobId, p.step, p.name, Number.isFinite(p.value) ? p.value : null, p.elapsed_seconds);
       for (const [name, value] of Object.entries(results)) insert.run(jobId, name, Number.isFinite(value) ? value : null);
+      for (const [name, path] of Object.entries(artifacts)) artifact.run(jobId, name, path);
       midway?.();
       this.db
         .prepare("UPDATE jobs SET status = 'done', ended_at = ?, error = NULL, last_step = COALESCE(?, last_step) WHERE id = ?")
@@ -224,6 +239,17 @@ export class ResultStore {
         .prepare('UPDATE jobs SET status = ?, ended_at = ?, error = ?, last_step = COALESCE(?, last_step) WHERE id = ?')
         .run(status, now(), error, lastStep, jobId);
     }).immediate();
+  }
+
+  /** Results of a job by name. */
+  results(jobId: number): Record<string, number> {
+    const rows = this.db.prepare('SELECT name, value FROM results WHERE job_id = ?').all(jobId) as { name: string; value: number | null }[];
+    return Object.fromEntries(rows.filter((r) => r.value !== null).map((r) => [r.name, r.value as number]));
+  }
+
+  artifact(jobId: number, name: string): string | null {
+    const row = this.db.prepare('SELECT path FROM artifacts WHERE job_id = ? AND name = ?').get(jobId, name) as { path: string } | undefined;
+    return row?.path ?? null;
   }
 
   touchExperiment(experimentId: number): void {

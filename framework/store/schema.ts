@@ -5,7 +5,7 @@
  * Tables a user can rely on (documented in the README):
  *   experiments(id, name, description, spec_path, spec_yaml, spec_resolved, created_at, updated_at)
  *   jobs(id, experiment_id, cell_index, config, config_hash, labels, seed, status, attempts, started_at, ended_at,
- *        heartbeat_at, host, pid, backend, device, git_commit, error, last_step)
+ *        heartbeat_at, host, pid, backend, device, git_commit, error, last_step, source_job_id)
  *   metrics(job_id, step, name, value, elapsed_seconds)      -- curves, per step (training and evaluation)
  *   results(job_id, name, value)                             -- final numbers
  *   artifacts(job_id, name, path)                            -- files a job left behind (checkpoints)
@@ -66,6 +66,10 @@ export const MIGRATIONS: readonly string[] = [
     path TEXT NOT NULL,
     PRIMARY KEY (job_id, name)
   );
+  `,
+  // 2: evaluation-only jobs name the job whose trained weights they evaluate.
+  `
+  ALTER TABLE jobs ADD COLUMN source_job_id INTEGER REFERENCES jobs(id);
   `,
 ];
 

@@ -67,4 +67,6 @@ export interface JobRow {
   git_commit: string | null;
   error: string | null;
   last_step: number | null;
+  /** For an evaluation-only job: the job whose trained weights it evaluates. */
+  source_job_id: number | null;
 }

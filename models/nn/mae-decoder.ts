@@ -94,7 +94,21 @@ export class MaeDecoder {
     const x = tf.add(full, tf.tensor2d(pos, [batch * (l + 1), dd])) as tf.Tensor2D;
     const h = applyLayerNorm(this.ln, runBlocks(this.blocks, x, batch, l + 1, null)); // [B*(L+1), Dd]
     const pred = linear(h, this.predW as tf.Tensor2D, this.predB as tf.Tensor1D); // [B*(L+1), P*P*3]
-    const err = tf.mean(tf.square(tf.sub(pred, tf.tensor2d(t.target, pred.shape))), -1, true); // [B*(L+1), 1]
-    return tf.div(tf.sum(tf.mul(err, tf.tensor2d(t.weight, [t.weight.length, 1]))), removed) as tf.Scalar;
+    return maskedPatchLoss(pred, t);
   }
+}
+
+/**
+ * pred [B*(L+1), P*P*3] -> scalar: per-row MSE against t.target, averaged over the rows with weight 1 (removed
+ * patches). Kept patches and CLS rows (weight 0) do not enter the loss or its gradient. 0 when nothing is removed.
+ */
+export function maskedPatchLoss(pred: tf.Tensor2D, t: MaeTargets): tf.Scalar {
+  const rows = t.weight.length;
+  if (pred.shape[0] !== rows || t.target.length !== pred.size) {
+    throw new Error(`maskedPatchLoss: pred [${pred.shape}] for ${rows} weight rows and ${t.target.length / Math.max(1, pred.shape[1])} target rows`);
+  }
+  const removed = t.weight.reduce((a, w) => a + w, 0);
+  if (removed === 0) return tf.scalar(0);
+  const err = tf.mean(tf.square(tf.sub(pred, tf.tensor2d(t.target, pred.shape))), -1, true); // [B*(L+1), 1]
+  return tf.div(tf.sum(tf.mul(err, tf.tensor2d(t.weight, [rows, 1]))), removed) as tf.Scalar;
 }

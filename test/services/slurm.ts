@@ -74,7 +74,10 @@ export async function startSlurm(): Promise<TestSlurm> {
       'ReturnToService=2',
       'SchedulerParameters=sched_interval=1',
       'KillWait=5',
-      `NodeName=${node} NodeAddr=127.0.0.1 CPUs=${availableParallelism()} RealMemory=1024 State=UNKNOWN`,
+      // At least 4 CPUs (the tests run up to 4 tasks at once) even on a smaller machine: slurmd takes the config's
+      // word for it.
+      'SlurmdParameters=config_overrides',
+      `NodeName=${node} NodeAddr=127.0.0.1 CPUs=${Math.max(4, availableParallelism())} RealMemory=1024 State=UNKNOWN`,
       'PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP',
       '',
     ].join('\n'),

@@ -1,0 +1,98 @@
+/** FLIP Table 1d, inference modes, observed through the image views evaluate() actually encodes: 'unmasked' sees
+ * every patch once, 'masked' one view at the training ratio, 'ensemble' disjoint views that together cover all
+ * patches; the text side is the same in every mode. */
+import { before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { selectBackend } from '../models/backend.js';
+import { resolveConfig, type InferenceMode, type TrainConfig } from '../models/config.js';
+import type { Dataset } from '../models/data/dataset.js';
+import { loadDataset } from '../models/data/load.js';
+import { makeTokenizer } from '../models/data/make-tokenizer.js';
+import type { Tokenizer } from '../models/data/tokenizer.js';
+import { evaluate } from '../models/evaluate.js';
+import { FlipModel } from '../models/flip-model.js';
+import { makeRng } from '../models/random.js';
+import { keepCount, type VitTokens } from '../models/vit.js';
+
+const base = resolveConfig({
+  model: { preset: 'tiny' },
+  data: { dataset: 'shapes', train_size: 64, eval_size: 12, image_size: 16 }, // 4 x 4 = 16 patches
+  eval: { batch_size: 12 },
+});
+let dataset: Dataset;
+let tokenizer: Tokenizer;
+let model: FlipModel;
+
+before(async () => {
+  await selectBackend('wasm');
+  dataset = await loadDataset(base);
+  tokenizer = await makeTokenizer(base.model.text, Array.from({ length: dataset.train.size }, (_, i) => dataset.train.get(i).caption));
+  model = new FlipModel(base, tokenizer.vocabSize, tokenizer.padId);
+});
+after(() => model.dispose());
+
+/** Runs evaluate() recording, per embedImages call, the patch indices of each sample (recovered from the positions),
+ * and the token ids of each embedTexts call. */
+async function observe(config: TrainConfig): Promise<{ views: number[][][]; texts: number[][] }> {
+  const vit = model.image;
+  const d = vit.cfg.width;
+  const rowKey = (a: Float32Array, r: number) => Array.from(a.subarray(r * d, (r + 1) * d)).join(',');
+  const patchOf = new Map(Array.from({ length: vit.numPatches }, (_, p) => [rowKey(vit.positionTable, p), p]));
+  const views: number[][][] = [];
+  const texts: number[][] = [];
+  const embedImages = model.embedImages;
+  const embedTexts = model.embedTexts;
+  model.embedImages = (t: VitTokens, size: number) => {
+    const perSample = t.positions.length / d / size; // K + 1 rows, CLS first
+    views.push(Array.from({ length: size }, (_, b) => Array.from({ length: perSample - 1 }, (_, j) => patchOf.get(rowKey(t.positions, b * perSample + 1 + j))!)));
+    return embedImages.call(model, t, size);
+  };
+  model.embedTexts = (ids: Int32Array, positions: Int32Array, size: number) => {
+    texts.push(Array.from(ids));
+    return embedTexts.call(model, ids, positions, size);
+  };
+  try {
+    await evaluate({ model, dataset, tokenizer, config, rng: makeRng(2) });
+  } finally {
+    model.embedImages = embedImages;
+    model.embedTexts = embedTexts;
+  }
+  return { views, texts };
+}
+
+const withMode = (inference: InferenceMode, ratio: number): TrainConfig => ({ ...base, mask: { ...base.mask, image_ratio: ratio }, eval: { ...base.eval, inference } });
+const all = Array.from({ length: 16 }, (_, i) => i);
+
+test('unmasked inference encodes every patch once, whatever the training ratio', async () => {
+  const { views } = await observe(withMode('unmasked', 0.75));
+  assert.equal(views.length, 1);
+  for (const sample of views[0]) assert.deepEqual(sample, all);
+});
+
+test('masked inference encodes one view at the training ratio: K = floor(L (1 - r)) distinct patches', async () => {
+  for (const ratio of [0.5, 0.75]) {
+    const { views } = await observe(withMode('masked', ratio));
+    assert.equal(views.length, 1, `ratio ${ratio}`);
+    for (const sample of views[0]) {
+      assert.equal(sample.length, keepCount(16, ratio), `ratio ${ratio}: ${sample}`);
+      assert.equal(new Set(sample).size, sample.length);
+    }
+  }
+});
+
+test('ensemble views are disjoint, each the masked size, and together cover every patch of every sample', async () => {
+  for (const [ratio, sizes] of [[0.75, [4, 4, 4, 4]], [0.5, [8, 8]], [0.7, [4, 4, 4, 4]]] as const) {
+    const { views } = await observe(withMode('ensemble', ratio));
+    assert.deepEqual(views.map((v) => v[0].length), sizes, `ratio ${ratio}`);
+    for (let b = 0; b < 12; b++) {
+      const seen = views.flatMap((v) => v[b]);
+      assert.deepEqual([...seen].sort((x, y) => x - y), all, `ratio ${ratio} sample ${b}: ${seen}`);
+    }
+  }
+});
+
+test('the inference mode changes only the image views: text embeddings see the same ids', async () => {
+  const a = await observe(withMode('unmasked', 0.75));
+  const b = await observe(withMode('ensemble', 0.75));
+  assert.deepEqual(a.texts, b.texts);
+});
