@@ -20,6 +20,8 @@ import { FlipModel } from './flip-model.js';
 export const CHECKPOINT_FORMAT = 'flip-checkpoint/1';
 export const WEIGHTS_FILE = 'weights.bin';
 export const META_FILE = 'checkpoint.json';
+/** Parameter differences listed in a refusal; the rest are counted. */
+const MAX_LISTED = 12;
 
 export interface CheckpointParam {
   name: string;
@@ -130,7 +132,8 @@ export function compareParams(saved: CheckpointParam[], model: FlipModel): strin
 export function loadWeightsInto(dir: string, meta: CheckpointMeta, model: FlipModel): void {
   const problems = compareParams(meta.params, model);
   if (problems.length > 0) {
-    throw new ConfigError('model', `checkpoint ${dir} does not fit the config (model.*, loss.reconstruction_weight, vocabulary): ${problems.join('; ')}`);
+    const shown = problems.slice(0, MAX_LISTED).join('; ') + (problems.length > MAX_LISTED ? `; ... and ${problems.length - MAX_LISTED} more` : '');
+    throw new ConfigError('model', `checkpoint ${dir} does not fit the config (model.*, loss.reconstruction_weight, vocabulary): ${problems.length} differences: ${shown}`);
   }
   const bytes = readFileSync(join(dir, WEIGHTS_FILE));
   const total = meta.params.reduce((a, p) => a + p.length, 0);

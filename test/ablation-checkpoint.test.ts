@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../models/backend.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../models/checkpoint.js';
-import { resolveConfig, type PartialTrainConfig } from '../models/config.js';
+import { deepMerge, resolveConfig, type PartialTrainConfig } from '../models/config.js';
 import { WordTokenizer } from '../models/data/word-tokenizer.js';
 import { evaluateCheckpoint } from '../models/evaluate-checkpoint.js';
 import { ConfigError } from '../models/events.js';
@@ -20,7 +20,7 @@ import { allIndices } from '../models/vit.js';
 import { tempDir } from './helpers.js';
 
 const tiny = (over: PartialTrainConfig = {}) =>
-  resolveConfig({ model: { preset: 'tiny' }, data: { dataset: 'shapes', train_size: 256, eval_size: 48, image_size: 16 }, ...over });
+  resolveConfig(deepMerge<PartialTrainConfig>({ model: { preset: 'tiny' }, data: { dataset: 'shapes', train_size: 256, eval_size: 48, image_size: 16 } }, over));
 
 test('round trip: a fresh model loaded from a checkpoint has the same parameters and the same outputs', async () => {
   await selectBackend('wasm');
@@ -71,7 +71,7 @@ test('a checkpoint that does not fit the config is refused, naming the parameter
   model.dispose();
   const refuse = async (over: PartialTrainConfig, pattern: RegExp) =>
     assert.rejects(() => loadCheckpoint(dir, tiny(over)), (e: unknown) => e instanceof ConfigError && pattern.test(e.message));
-  await refuse({ model: { embed_dim: 32 } }, /^model: checkpoint .* image\.proj: checkpoint \[64, 64\], config wants \[64, 32\]/);
+  await refuse({ model: { embed_dim: 32 } }, /^model: checkpoint .*: 2 differences: image\.proj: checkpoint \[64, 64\], config wants \[64, 32\]; text\.proj/);
   await refuse({ model: { image: { depth: 3 } } }, /missing parameter image\.block2\./);
   await refuse({ loss: { reconstruction_weight: 1 }, mask: { image_ratio: 0.5 } }, /missing parameter decoder\./);
   await refuse({ data: { image_size: 32 } }, /^data\.image_size: 32 but checkpoint .* trained at 16/);

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { resolveConfig } from '../models/config.js';
+import { LocalExecutor } from '../framework/run/local-executor.js';
 import { ROOT, runCli, writeFiles } from './helpers.js';
 
 const TINY = `
@@ -125,4 +127,37 @@ test('Ctrl-C stops cleanly: running jobs become interrupted, finished ones stay,
   // --set changes the config, so these are new cells; the interrupted one stays as it was.
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.match(resumed.stdout, /3 jobs: 0 already done, 3 to run/);
+});
+
+test('--gpus: the local executor runs one job per GPU slot at a time and tells each job its slot', async () => {
+  const executor = new LocalExecutor({ gpus: ['0', '1'] });
+  const config = resolveConfig({ data: { train_size: 128, eval_size: 32, image_size: 16 }, model: { preset: 'tiny' }, train: { batch_size: 16, steps: 4 } });
+  const spans: { slot: string; start: number; end: number }[] = [];
+  await Promise.all(
+    [0, 1, 2, 3].map(async (seed) => {
+      let start = 0;
+      let slot = '';
+      const outcome = await executor.run({ ...config, seed }, (m) => {
+        if (m.type === 'start') {
+          start = Date.now();
+          slot = /\[gpu slot (\d)\]$/.exec(m.device)?.[1] ?? '?';
+        }
+      }, new AbortController().signal);
+      assert.equal(outcome.kind, 'result');
+      spans.push({ slot, start, end: Date.now() });
+    }),
+  );
+  assert.deepEqual(spans.map((s) => s.slot).sort(), ['0', '0', '1', '1']);
+  for (const slot of ['0', '1']) {
+    const [a, b] = spans.filter((s) => s.slot === slot).sort((x, y) => x.start - y.start);
+    assert.ok(a.end <= b.start, `slot ${slot}: the second job started after the first ended`);
+  }
+});
+
+test('--gpus on the command line runs a sweep and records each job\'s GPU slot', () => {
+  const dir = writeFiles({ 's.yaml': `name: gpus\n${TINY}\naxes:\n  mask.image_ratio: [0, 0.5]\n` });
+  const db = join(dir, 'r.db');
+  const run = runCli('sweep', [join(dir, 's.yaml'), '--db', db, '--gpus', '0,1']);
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(jobs(db).map((r) => /\[gpu slot (\d)\]$/.test(String(r.device))), [true, true]);
 });

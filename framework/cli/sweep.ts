@@ -67,7 +67,9 @@ try {
 
 // Flags win over the spec's `run:` section, which wins over the defaults.
 const run = spec.run;
-const concurrency = intFlag('concurrency', args.values.concurrency, run.concurrency ?? availableParallelism(), 1);
+const gpus = args.values.gpus?.split(',').map((g) => g.trim()).filter(Boolean) ?? run.gpus?.map(String);
+// One job per GPU when GPUs are given, else one per CPU core (each job uses one thread).
+const concurrency = intFlag('concurrency', args.values.concurrency, run.concurrency ?? gpus?.length ?? availableParallelism(), 1);
 const retries = intFlag('retries', args.values.retries, run.retries ?? 1, 0);
 const jobTimeout = args.values['job-timeout'] === undefined ? (run.job_timeout_s ?? null) : intFlag('job-timeout', args.values['job-timeout'], 0, 1);
 const executorName = (args.values.executor ?? run.executor ?? 'local') as ExecutorName;
@@ -83,7 +85,7 @@ try {
   executor = await createExecutor(executorName, {
     experiment: spec.name,
     redis: args.values.redis ?? run.redis,
-    gpus: args.values.gpus?.split(',').map((g) => g.trim()).filter(Boolean) ?? run.gpus?.map(String),
+    gpus,
     slurm: {
       partition: args.values.partition ?? run.slurm?.partition,
       time: args.values.time ?? run.slurm?.time,

@@ -21,7 +21,7 @@ export interface ExecutorOptions {
 export async function createExecutor(name: ExecutorName, options: ExecutorOptions): Promise<Executor> {
   switch (name) {
     case 'local':
-      return new LocalExecutor();
+      return new LocalExecutor({ gpus: options.gpus });
     case 'bullmq':
       if (!options.redis) throw new Error('--executor bullmq: --redis URL is required (e.g. --redis redis://127.0.0.1:6379)');
       return BullmqExecutor.connect(options.redis, options.experiment);
