@@ -5,8 +5,11 @@
  * reports those numbers with a 'pretune_' prefix. With options.checkpointDir it saves <dir>/pretrain (end of
  * pre-training) and <dir>/final (after tuning; when no tuning ran, 'final' names the pretrain directory).
  *
- * peak_memory_bytes is the largest tf.memory().numBytes (bytes held by live tensors) sampled each step right after
- * the gradients exist, the high point of a step; peak_rss_bytes is the largest process RSS sampled at the same time.
+ * peak_memory_bytes is the high point of tf.memory().numBytes (bytes held by live tensors) over a training step,
+ * measured with tf.profile on the first step of pre-training and of tuning (every later step of a phase has the same
+ * shapes): tfjs keeps a step's activations and gradients until the step's tidy scope ends, so the peak comes near the
+ * end of the backward pass (AdamW moments kept in JS arrays on wasm are not included). peak_rss_bytes is the largest
+ * process RSS sampled after each step.
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from './backend.js';
@@ -115,6 +118,22 @@ export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch,
   return { out, bytes };
 }
 
+/**
+ * trainStep under tf.profile, whose peakBytes is the high point of tensor bytes over every kernel of the step. The
+ * NaN check that profiling would run on every kernel output is switched off meanwhile (time, not memory).
+ */
+export async function profiledTrainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch, lr: number): Promise<{ out: tf.Tensor1D; bytes: number }> {
+  const env = tf.env();
+  const check = env.getBool('CHECK_COMPUTATION_FOR_ERRORS');
+  env.set('CHECK_COMPUTATION_FOR_ERRORS', false);
+  try {
+    const profile = await tf.profile(() => trainStep(model, optimizer, batch, lr).out);
+    return { out: profile.result as tf.Tensor1D, bytes: profile.peakBytes };
+  } finally {
+    env.set('CHECK_COMPUTATION_FOR_ERRORS', check);
+  }
+}
+
 export async function train(config: TrainConfig, events: TrainEvents, options: TrainOptions = {}): Promise<TrainResult> {
   assertConfig(config);
   const log = (msg: string) => events.onLog?.(msg);
@@ -196,14 +215,15 @@ async function runTraining(
       Number.isFinite(timeLimit) ? trainSeconds / timeLimit : 0,
     );
 
-  /** One step of `phase` (its mask ratios) with `opt` at `lr`; reports it and evaluates when due. */
-  const runStep = async (phase: TrainConfig, opt: AdamW, lr: number) => {
+  /** One step of `phase` (its mask ratios) with `opt` at `lr`; reports it and evaluates when due. `profile`: measure
+   * the step's peak tensor bytes (the first step of a phase). */
+  const runStep = async (phase: TrainConfig, opt: AdamW, lr: number, profile: boolean) => {
     const t0 = performance.now();
     const indices = order.next(b);
     const examples = indices.map((i) => dataset.train.get(i));
     const ids = indices.map((i) => captionIds[i]);
     const batch = buildTrainBatch(phase, examples, ids, model, maskRng);
-    const { out, bytes } = trainStep(model, opt, batch, lr);
+    const { out, bytes } = profile ? await profiledTrainStep(model, opt, batch, lr) : trainStep(model, opt, batch, lr);
     peakBytes = Math.max(peakBytes, bytes);
     const [loss, logScale, reconstruction] = await out.data();
     out.dispose();
@@ -227,7 +247,7 @@ async function runTraining(
   };
 
   while (step < stepLimit && samplesSeen < sampleLimit && trainSeconds < timeLimit) {
-    await runStep(config, optimizer, lrAt(peak, warm, progress()));
+    await runStep(config, optimizer, lrAt(peak, warm, progress()), step === 0);
   }
   const pretrainSteps = step;
   let trainFlops = pretrainSteps * cost.flops_per_step;
@@ -260,7 +280,7 @@ async function runTraining(
       weightDecay: t.weight_decay,
     });
     try {
-      for (let i = 0; i < tuneSteps; i++) await runStep(phase, tuneOpt, lrAt(tunePeak, tuneWarm, i / tuneSteps));
+      for (let i = 0; i < tuneSteps; i++) await runStep(phase, tuneOpt, lrAt(tunePeak, tuneWarm, i / tuneSteps), i === 0);
     } finally {
       tuneOpt.dispose();
     }

@@ -1,6 +1,7 @@
 /** Pieces shared by the command-line entry points: argument parsing with clear errors, the default database path. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { execFileSync } from 'node:child_process';
+import { ResultStore, StoreError } from '../store/result-store.js';
 
 export const DEFAULT_DB = 'results/results.db';
 
@@ -36,5 +37,15 @@ export function gitCommit(): string | null {
     return dirty ? `${sha}+dirty` : sha;
   } catch {
     return null;
+  }
+}
+
+/** Opens the results database, or exits with code 1 and the store's one-paragraph explanation. */
+export function openStore(path: string, options: { readonly?: boolean } = {}): ResultStore {
+  try {
+    return ResultStore.open(path, options);
+  } catch (err) {
+    if (err instanceof StoreError) fail(err.message, EXIT.failed);
+    throw err;
   }
 }

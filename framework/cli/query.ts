@@ -1,6 +1,5 @@
 /** `npm run query -- "SELECT ..." [--format table|csv|json] [--db PATH]`: read-only SQL over the results database. */
-import { ResultStore, StoreError } from '../store/result-store.js';
-import { DEFAULT_DB, EXIT, fail, parseCli } from './common.js';
+import { DEFAULT_DB, EXIT, fail, openStore, parseCli } from './common.js';
 import { formatRows, FORMATS, type Format } from './format-rows.js';
 
 const USAGE = `usage: npm run query -- "SELECT ..." [--format table|csv|json] [--db PATH]
@@ -14,13 +13,7 @@ if (args.positionals.length !== 1) fail(`query: expected one SQL statement (quot
 const format = (args.values.format ?? 'table') as Format;
 if (!FORMATS.includes(format)) fail(`query: --format "${format}" is not known; allowed: ${FORMATS.join(', ')}`, EXIT.invalid);
 
-let store: ResultStore;
-try {
-  store = ResultStore.open(args.values.db ?? DEFAULT_DB, { readonly: true });
-} catch (err) {
-  if (err instanceof StoreError) fail(err.message, EXIT.failed);
-  throw err;
-}
+const store = openStore(args.values.db ?? DEFAULT_DB, { readonly: true });
 const sql = args.positionals[0];
 let statement;
 try {

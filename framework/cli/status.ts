@@ -1,7 +1,6 @@
 /** `npm run status [-- --experiment NAME] [--db PATH]`: experiments and their jobs by state. */
-import { ResultStore, StoreError } from '../store/result-store.js';
 import { JOB_STATUSES, type JobRow } from '../store/types.js';
-import { DEFAULT_DB, EXIT, fail, parseCli } from './common.js';
+import { DEFAULT_DB, EXIT, fail, openStore, parseCli } from './common.js';
 import { formatRows } from './format-rows.js';
 
 const USAGE = `usage: npm run status [-- --experiment NAME] [--db PATH]
@@ -10,13 +9,7 @@ Without --experiment: every experiment with its job counts by state. With it: ea
 
 const args = parseCli('status', USAGE, { experiment: { type: 'string' }, db: { type: 'string' } });
 if (args.values.help) fail(USAGE, EXIT.ok);
-let store: ResultStore;
-try {
-  store = ResultStore.open(args.values.db ?? DEFAULT_DB, { readonly: true });
-} catch (err) {
-  if (err instanceof StoreError) fail(err.message, EXIT.failed);
-  throw err;
-}
+const store = openStore(args.values.db ?? DEFAULT_DB, { readonly: true });
 
 const name = args.values.experiment;
 if (name === undefined) {

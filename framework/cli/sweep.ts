@@ -12,8 +12,7 @@ import { Sweep } from '../run/runner.js';
 import { loadSpec } from '../spec/load-spec.js';
 import { SpecError } from '../spec/spec-error.js';
 import { specRecord } from '../spec/spec-record.js';
-import { ResultStore, StoreError } from '../store/result-store.js';
-import { DEFAULT_DB, EXIT, fail, gitCommit, intFlag, parseCli } from './common.js';
+import { DEFAULT_DB, EXIT, fail, gitCommit, intFlag, openStore, parseCli } from './common.js';
 
 const USAGE = `usage: npm run sweep -- SPEC.yaml [options]
 
@@ -100,13 +99,7 @@ try {
 }
 
 const dbPath = args.values.db ?? DEFAULT_DB;
-let store: ResultStore;
-try {
-  store = ResultStore.open(dbPath);
-} catch (err) {
-  if (err instanceof StoreError) fail(err.message, EXIT.failed);
-  throw err;
-}
+const store = openStore(dbPath);
 
 
 const progress = process.stdout.isTTY && !args.values.plain ? new TerminalProgress() : new LogProgress();
