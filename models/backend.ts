@@ -1,7 +1,9 @@
 /**
- * Backend selection: 'wasm' (default), 'cpu', 'webgpu' (needs the npm `webgpu` package), 'tensorflow'
- * (@tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node). 'auto' tries tensorflow > webgpu > wasm and logs each fallback.
+ * Backend selection: 'wasm' (default), 'cpu', 'webgpu' (optional packages `webgpu` + @tensorflow/tfjs-backend-webgpu;
+ * models/backends/webgpu.ts), 'tensorflow' (@tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, not dependencies;
+ * models/backends/tensorflow.ts). 'auto' tries tensorflow > webgpu on a hardware adapter > wasm and logs each fallback.
  * Optional packages are loaded with dynamic import so a missing one is a clear message, never a crash at load time.
+ * The project's own kernels (models/kernels) are registered for wasm and cpu only. GPU machines: docs/gpu.md.
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
@@ -12,6 +14,8 @@ import { registerLoopedBatchMatMul } from './kernels/batch-matmul-wasm.js';
 import { registerZeroCopyIdentity } from './kernels/identity-wasm.js';
 import { registerBlockedTranspose } from './kernels/transpose-wasm.js';
 import { registerUnsortedSegmentSum } from './kernels/unsorted-segment-sum.js';
+import { useTensorflow, type TensorflowOptions } from './backends/tensorflow.js';
+import { useWebgpu } from './backends/webgpu.js';
 
 export interface BackendInfo {
   /** Backend actually in use: 'wasm', 'cpu', 'webgpu' or 'tensorflow'. */
@@ -20,11 +24,6 @@ export interface BackendInfo {
 }
 
 const require = createRequire(import.meta.url);
-
-/** Imports a module by a name held in a variable, so TypeScript does not require it to be installed. */
-async function optionalImport(name: string): Promise<Record<string, unknown>> {
-  return (await import(name)) as Record<string, unknown>;
-}
 
 async function useWasm(): Promise<BackendInfo> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
@@ -48,58 +47,32 @@ async function useCpu(): Promise<BackendInfo> {
   return { backend: 'cpu', device: 'cpu (plain JS)' };
 }
 
-async function useWebgpu(): Promise<BackendInfo> {
-  let gpuModule: Record<string, unknown>;
-  try {
-    gpuModule = await optionalImport('webgpu');
-  } catch (e) {
-    throw new Error(`backend 'webgpu' needs the npm package "webgpu" (Dawn for Node), which is not installed: ${(e as Error).message}`);
-  }
-  try {
-    const g = globalThis as Record<string, unknown>;
-    const create = gpuModule.create as ((opts: string[]) => unknown) | undefined;
-    if (create && !(g.navigator as { gpu?: unknown } | undefined)?.gpu) {
-      Object.assign(globalThis, gpuModule.globals ?? {});
-      const gpu = create([]);
-      Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
-    }
-    await optionalImport('@tensorflow/tfjs-backend-webgpu');
-  } catch (e) {
-    throw new Error(`backend 'webgpu': could not set up Dawn / @tensorflow/tfjs-backend-webgpu: ${(e as Error).message}`);
-  }
-  if (!(await tf.setBackend('webgpu'))) throw new Error("backend 'webgpu': no GPU adapter found (tf.setBackend('webgpu') returned false)");
-  await tf.ready();
-  return { backend: 'webgpu', device: 'webgpu adapter' };
+export interface SelectOptions extends TensorflowOptions {
+  /** An explicit 'webgpu' may use a software adapter (llvmpipe, ...); default env FLIP_WEBGPU_SOFTWARE=1. Never for auto. */
+  allowSoftwareWebgpu?: boolean;
 }
 
-async function useTensorflow(): Promise<BackendInfo> {
-  const errors: string[] = [];
-  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-    try {
-      await optionalImport(pkg);
-      if (!(await tf.setBackend('tensorflow'))) throw new Error("tf.setBackend('tensorflow') returned false");
-      await tf.ready();
-      return { backend: 'tensorflow', device: pkg.endsWith('gpu') ? 'libtensorflow (gpu build)' : 'libtensorflow (cpu)' };
-    } catch (e) {
-      errors.push(`${pkg}: ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  throw new Error(`backend 'tensorflow' needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node (with libtensorflow); ${errors.join('; ')}`);
-}
-
-/** Selects the backend, registers the project's kernels on it, and returns what is actually in use. */
-export async function selectBackend(name: BackendName, log: (msg: string) => void = () => {}): Promise<BackendInfo> {
+/**
+ * Selects the backend, registers the project's kernels on it, and returns what is actually in use. 'auto': tensorflow
+ * (when a tfjs-node package loads) > webgpu (a hardware adapter only) > wasm, with one log line per backend skipped and
+ * why; a missing or broken optional package never makes it throw.
+ */
+export async function selectBackend(name: BackendName, log: (msg: string) => void = () => {}, options: SelectOptions = {}): Promise<BackendInfo> {
   switch (name) {
     case 'wasm':
       return useWasm();
     case 'cpu':
       return useCpu();
     case 'webgpu':
-      return useWebgpu();
+      return plain(await useWebgpu({ allowSoftware: options.allowSoftwareWebgpu, log }));
     case 'tensorflow':
-      return useTensorflow();
+      return useTensorflow(options);
     case 'auto': {
-      for (const [label, use] of [['tensorflow', useTensorflow], ['webgpu', useWebgpu]] as const) {
+      const tries: [string, () => Promise<BackendInfo>][] = [
+        ['tensorflow', () => useTensorflow(options)],
+        ['webgpu', async () => plain(await useWebgpu({ requireHardware: true, log }))],
+      ];
+      for (const [label, use] of tries) {
         try {
           return await use();
         } catch (e) {
@@ -111,4 +84,8 @@ export async function selectBackend(name: BackendName, log: (msg: string) => voi
     default:
       throw new ConfigError('backend', `unknown backend "${name as string}"; allowed: auto, wasm, cpu, webgpu, tensorflow`);
   }
+}
+
+function plain(info: { backend: string; device: string }): BackendInfo {
+  return { backend: info.backend, device: info.device };
 }

@@ -9,7 +9,7 @@
  * ConfigError (retrying cannot help).
  */
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrainConfig } from './config.js';
 import type { Tokenizer } from './data/tokenizer.js';
@@ -83,8 +83,11 @@ export async function saveCheckpoint(dir: string, model: FlipModel, config: Trai
     pad_id: tokenizer.padId,
     params,
   };
-  writeFileSync(join(dir, WEIGHTS_FILE), new Uint8Array(flat.buffer, flat.byteOffset, flat.byteLength));
-  writeFileSync(join(dir, META_FILE), JSON.stringify(meta, null, 1) + '\n');
+  // Written aside, then renamed: a crash leaves the previous checkpoint or none, never a torn one.
+  writeFileSync(join(dir, WEIGHTS_FILE + '.tmp'), new Uint8Array(flat.buffer, flat.byteOffset, flat.byteLength));
+  writeFileSync(join(dir, META_FILE + '.tmp'), JSON.stringify(meta, null, 1) + '\n');
+  renameSync(join(dir, WEIGHTS_FILE + '.tmp'), join(dir, WEIGHTS_FILE));
+  renameSync(join(dir, META_FILE + '.tmp'), join(dir, META_FILE));
   return dir;
 }
 

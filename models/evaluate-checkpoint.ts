@@ -3,7 +3,9 @@
  * caller's config.eval (inference mode, templates, batch size). The dataset is loaded from config.data and
  * config.seed, so the same config gives the same eval split as training; masked / ensemble views use the same eval
  * noise stream as train() (deriveSeed(seed, 'eval')), so a checkpoint evaluated with the training config reproduces
- * the evaluation that train() ran on those weights.
+ * the evaluation that train() ran on those weights. Config keys outside eval.* that differ from the checkpoint's
+ * training config are logged (masked / ensemble views use this config's mask.image_ratio; another seed or data.*
+ * gives another eval split).
  */
 import { selectBackend } from './backend.js';
 import { loadCheckpoint } from './checkpoint.js';
@@ -28,6 +30,8 @@ export async function evaluateCheckpoint(config: TrainConfig, checkpointDir: str
   try {
     events.onStart?.({ backend: backend.backend, device: backend.device, total_steps: 0 });
     log(`checkpoint ${checkpointDir}: stage '${meta.stage}', step ${meta.step}, ${model.store.count()} parameters; inference '${config.eval.inference}'`);
+    const changed = configDifferences(meta.config, config).filter((k) => !k.startsWith('eval.'));
+    if (changed.length > 0) log(`note: config differs from the checkpoint's training config in ${changed.join(', ')}`);
     const t0 = performance.now();
     const metrics = await evaluate({ model, dataset, tokenizer, config, rng: makeRng(deriveSeed(config.seed, 'eval')) });
     log(`eval of step ${meta.step} took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -37,4 +41,12 @@ export async function evaluateCheckpoint(config: TrainConfig, checkpointDir: str
     model.dispose();
     disposeConstants();
   }
+}
+
+/** Dotted keys whose values differ between two configs (arrays compared whole). */
+export function configDifferences(a: unknown, b: unknown, prefix = ''): string[] {
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObj(a) || !isObj(b)) return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)'];
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].flatMap((k) => configDifferences(a[k], b[k], prefix ? `${prefix}.${k}` : k));
 }

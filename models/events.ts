@@ -13,7 +13,8 @@ export interface TrainEvents {
   onStart?(info: StartInfo): void;
   /** Per-step metrics: loss, lr, logit_scale, pairs_per_second, elapsed_seconds, samples_seen (+ reconstruction_loss). */
   onStep?(step: number, metrics: Record<string, number>): void;
-  /** Evaluation metrics at a step (zero_shot_top1, ..., retrieval_t2i_r10). */
+  /** Evaluation metrics at a step (zero_shot_top1, ..., retrieval_t2i_r10): every eval.every steps, right before
+   * unmasked tuning (at the last pre-training step), and at the end. */
   onEval?(step: number, metrics: Record<string, number>): void;
   /** Free-form progress text (data loading, tuning phase, ...). */
   onLog?(message: string): void;

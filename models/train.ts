@@ -12,6 +12,8 @@
  * process RSS sampled after each step.
  */
 import * as tf from '@tensorflow/tfjs';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { selectBackend } from './backend.js';
 import { checkConfig } from './check-config.js';
 import { saveCheckpoint } from './checkpoint.js';
@@ -28,7 +30,6 @@ import { deriveSeed, makeRng, permutation } from './random.js';
 import { allIndices, extractPatches, keepCount, sampleKeepIndices } from './vit.js';
 import { maeTargets } from './nn/mae-decoder.js';
 import { disposeConstants } from './nn/constants.js';
-import { join } from 'node:path';
 
 export interface TrainOptions {
   /** Save checkpoints under this directory: pretrain/ at the end of pre-training, final/ after unmasked tuning. */
@@ -256,7 +257,10 @@ async function runTraining(
   if (options.checkpointDir) {
     const note = tuneSteps > 0 ? undefined : 'no unmasked tuning ran: the final weights are these pre-training weights';
     artifacts.pretrain = await saveCheckpoint(join(options.checkpointDir, 'pretrain'), model, config, tokenizer, { step, stage: 'pretrain', note });
-    if (tuneSteps === 0) artifacts.final = artifacts.pretrain;
+    if (tuneSteps === 0) {
+      artifacts.final = artifacts.pretrain;
+      rmSync(join(options.checkpointDir, 'final'), { recursive: true, force: true }); // stale, from an earlier attempt
+    }
     events.onLog?.(`checkpoint: pre-training weights at step ${step} saved to ${artifacts.pretrain}${note ? ` (${note})` : ''}`);
   }
 
@@ -269,6 +273,9 @@ async function runTraining(
     pretune[`${PRETUNE_PREFIX}train_seconds`] = trainSeconds;
     pretune[`${PRETUNE_PREFIX}steps`] = pretrainSteps;
     if (tuneSteps > pretrainSteps) events.onLog?.(`warning: ${tuneSteps} tuning steps after only ${pretrainSteps} pre-training steps`);
+    if (config.mask.image_ratio === 0 && config.mask.text_ratio === 0) {
+      events.onLog?.('note: pre-training was unmasked, so unmasked tuning is only more training at a lower lr (a compute-matched control)');
+    }
     const phase: TrainConfig = { ...config, mask: { ...config.mask, image_ratio: 0, text_ratio: 0 } };
     const tunePeak = tunePeakLr(config);
     const tuneWarm = warmupShare(config.tune.warmup, tuneSteps);

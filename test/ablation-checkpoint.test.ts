@@ -3,6 +3,7 @@
  * on the same weights (same inference mode, same eval split), so evaluation-only sweep jobs can reuse trained runs. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -17,7 +18,8 @@ import { FlipModel } from '../models/flip-model.js';
 import { makeRng } from '../models/random.js';
 import { train } from '../models/train.js';
 import { allIndices } from '../models/vit.js';
-import { tempDir } from './helpers.js';
+import type { JobMessage, JobRequest } from '../framework/run/messages.js';
+import { ROOT, tempDir } from './helpers.js';
 
 const tiny = (over: PartialTrainConfig = {}) =>
   resolveConfig(deepMerge<PartialTrainConfig>({ model: { preset: 'tiny' }, data: { dataset: 'shapes', train_size: 256, eval_size: 48, image_size: 16 } }, over));
@@ -100,4 +102,41 @@ test('evaluateCheckpoint gives the same numbers as the evaluation at the end of 
   const unmasked = await evaluateCheckpoint({ ...config, eval: { ...config.eval, inference: 'unmasked' } }, trained.artifacts!.final, {});
   assert.equal(unmasked.results.evaluated_step, 4);
   assert.ok(unmasked.results.zero_shot_top1 >= 0 && unmasked.results.zero_shot_top1 <= 1);
+});
+
+/** Runs one job process the way the local executor does and collects its messages. */
+function runJob(request: JobRequest): Promise<{ code: number | null; messages: JobMessage[] }> {
+  return new Promise((resolve, reject) => {
+    const child = fork(join(ROOT, 'framework/run/job-process.ts'), [], { execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const messages: JobMessage[] = [];
+    child.on('message', (m) => messages.push(m as JobMessage));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, messages }));
+    child.send(request);
+  });
+}
+
+test('job process: checkpoint_dir saves and reports artifacts; evaluate_checkpoint evaluates without training', async () => {
+  const config = tiny({ train: { steps: 3, batch_size: 16 }, mask: { image_ratio: 0.5 }, tune: { steps: 1 } });
+  const dir = tempDir('flip-job-');
+  const trained = await runJob({ type: 'run', config, checkpoint_dir: dir });
+  assert.equal(trained.code, 0, JSON.stringify(trained.messages.filter((m) => m.type === 'error')));
+  const result = trained.messages.find((m) => m.type === 'result');
+  assert.ok(result && result.type === 'result');
+  assert.deepEqual(result.artifacts, { pretrain: join(dir, 'pretrain'), final: join(dir, 'final') });
+  assert.ok('pretune_zero_shot_top1' in result.results);
+
+  const evaluated = await runJob({ type: 'run', config, evaluate_checkpoint: result.artifacts!.final });
+  assert.equal(evaluated.code, 0);
+  assert.equal(evaluated.messages.filter((m) => m.type === 'step').length, 0, 'an evaluation-only job trains no step');
+  const er = evaluated.messages.find((m) => m.type === 'result');
+  assert.ok(er && er.type === 'result');
+  assert.equal(er.results.evaluated_step, 4);
+  assert.equal(er.results.zero_shot_top1, result.results.zero_shot_top1);
+  assert.equal(er.artifacts, undefined);
+
+  const missing = await runJob({ type: 'run', config: tiny({ model: { embed_dim: 32 } }), evaluate_checkpoint: result.artifacts!.final });
+  assert.equal(missing.code, 1);
+  const error = missing.messages.find((m) => m.type === 'error');
+  assert.ok(error && error.type === 'error' && error.config && /^model: checkpoint .* image\.proj/.test(error.message), JSON.stringify(error));
 });

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import Database from 'better-sqlite3';
@@ -30,6 +31,13 @@ const availability = redisAvailability();
 if (availability.fail) test('redis-server is installed', () => assert.fail(availability.fail!));
 
 describe('bullmq executor', { skip: availability.skip }, () => {
+  /** Temp folders of the tests (specs, databases, checkpoints), removed at the end. */
+  const dirs: string[] = [];
+  const files = (named: Record<string, string>): string => {
+    const dir = writeFiles(named);
+    dirs.push(dir);
+    return dir;
+  };
   let redis: TestRedis;
   const workers: RunningCli[] = [];
   const startWorker = (name: string, env: NodeJS.ProcessEnv = process.env): RunningCli => {
@@ -55,10 +63,11 @@ describe('bullmq executor', { skip: availability.skip }, () => {
   after(async () => {
     await stopWorkers();
     await redis?.stop();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
   test('the same grid records the same rows as the local executor, even with a worker killed mid-job', async () => {
-    const dir = writeFiles({ 'grid.yaml': `name: dist-bullmq\n${BASE}\naxes:\n  mask.image_ratio: [0, 0.5]\nseeds: [0, 1]\n` });
+    const dir = files({ 'grid.yaml': `name: dist-bullmq\n${BASE}\naxes:\n  mask.image_ratio: [0, 0.5]\nseeds: [0, 1]\n` });
     const spec = join(dir, 'grid.yaml');
     const local = await startCli('sweep', [spec, '--db', join(dir, 'local.db'), '--concurrency', '2', '--plain']).exited;
     assert.equal(local.code, 0, local.output);
@@ -92,7 +101,7 @@ describe('bullmq executor', { skip: availability.skip }, () => {
   });
 
   test('Ctrl-C stops the running jobs on the workers and leaves nothing in the queue', async () => {
-    const dir = writeFiles({ 'long.yaml': `name: dist-bullmq-stop\n${BASE.replace('steps: 20', 'steps: 400')}\nseeds: [0, 1, 2]\n` });
+    const dir = files({ 'long.yaml': `name: dist-bullmq-stop\n${BASE.replace('steps: 20', 'steps: 400')}\nseeds: [0, 1, 2]\n` });
     const w1 = startWorker('w1');
     const w2 = startWorker('w2');
     await Promise.all([w1.waitForLine(/listening on queue/), w2.waitForLine(/listening on queue/)]);
@@ -113,7 +122,7 @@ describe('bullmq executor', { skip: availability.skip }, () => {
 
   test('a coordinator killed and restarted attaches to the running jobs: nothing runs twice, curves are complete', async () => {
     const steps = 150;
-    const dir = writeFiles({ 'two.yaml': `name: dist-bullmq-restart\n${BASE.replace('steps: 20', `steps: ${steps}`)}\nseeds: [0, 1]\n` });
+    const dir = files({ 'two.yaml': `name: dist-bullmq-restart\n${BASE.replace('steps: 20', `steps: ${steps}`)}\nseeds: [0, 1]\n` });
     const args = [join(dir, 'two.yaml'), '--db', join(dir, 'r.db'), '--executor', 'bullmq', '--redis', redis.url, '--concurrency', '2', '--plain'];
     const w1 = startWorker('w1');
     const w2 = startWorker('w2');
@@ -136,7 +145,7 @@ describe('bullmq executor', { skip: availability.skip }, () => {
   });
 
   test('a job that fails is retried by the coordinator (--retries), after a backoff, one BullMQ attempt each', async () => {
-    const dir = writeFiles({ 'one.yaml': `name: dist-bullmq-retry\n${BASE}` });
+    const dir = files({ 'one.yaml': `name: dist-bullmq-retry\n${BASE}` });
     const w = startWorker('faulty', { ...process.env, FLIP_SWEEP_FAULT: 'nan@3' });
     await w.waitForLine(/listening on queue/);
     const result = await startCli('sweep', [join(dir, 'one.yaml'), '--db', join(dir, 'r.db'), '--executor', 'bullmq', '--redis', redis.url, '--retries', '1', '--plain']).exited;

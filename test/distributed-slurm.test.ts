@@ -60,6 +60,13 @@ function taskProcesses(experiment: string): { pid: number; index: number; dir: s
 }
 
 describe('slurm executor', { skip: availability.skip }, () => {
+  /** Temp folders of the tests (specs, databases, checkpoints), removed at the end. */
+  const dirs: string[] = [];
+  const files = (named: Record<string, string>): string => {
+    const dir = writeFiles(named);
+    dirs.push(dir);
+    return dir;
+  };
   let slurm: TestSlurm;
   const cleanWorkDirs = (): void => {
     for (const e of EXPERIMENTS) for (const b of batchDirs(e)) rmSync(join(b, '..'), { recursive: true, force: true });
@@ -77,10 +84,11 @@ describe('slurm executor', { skip: availability.skip }, () => {
   after(async () => {
     await slurm?.stop();
     cleanWorkDirs();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
   test('one array job with the sbatch flags records the same rows as the local executor; a killed task is resubmitted', async () => {
-    const dir = writeFiles({ 'grid.yaml': `name: dist-slurm\n${BASE}\naxes:\n  mask.image_ratio: [0, 0.5]\nseeds: [0, 1]\n` });
+    const dir = files({ 'grid.yaml': `name: dist-slurm\n${BASE}\naxes:\n  mask.image_ratio: [0, 0.5]\nseeds: [0, 1]\n` });
     const spec = join(dir, 'grid.yaml');
     const local = await startCli('sweep', [spec, '--db', join(dir, 'local.db'), '--concurrency', '2', '--plain']).exited;
     assert.equal(local.code, 0, local.output);
@@ -134,7 +142,7 @@ describe('slurm executor', { skip: availability.skip }, () => {
 
   test('Ctrl-C cancels the running and pending tasks', async () => {
     // 5 tasks: on a node of 4 CPUs one of them is still pending when Ctrl-C comes.
-    const dir = writeFiles({ 'long.yaml': `name: dist-slurm-stop\n${BASE.replace('steps: 20', 'steps: 400')}\nseeds: [0, 1, 2, 3, 4]\n` });
+    const dir = files({ 'long.yaml': `name: dist-slurm-stop\n${BASE.replace('steps: 20', 'steps: 400')}\nseeds: [0, 1, 2, 3, 4]\n` });
     const sweep = startCli('sweep', [join(dir, 'long.yaml'), '--db', join(dir, 'r.db'), '--executor', 'slurm', '--concurrency', '5', '--plain'], slurm.env);
     await waitFor('a running task', () => taskProcesses('dist-slurm-stop').length > 0, 60_000, sweep.output);
     const tasks = taskProcesses('dist-slurm-stop');
@@ -151,7 +159,7 @@ describe('slurm executor', { skip: availability.skip }, () => {
 
   test('a coordinator killed and restarted attaches to its tasks: nothing is submitted twice, curves are complete', async () => {
     const steps = 150;
-    const dir = writeFiles({ 'two.yaml': `name: dist-slurm-restart\n${BASE.replace('steps: 20', `steps: ${steps}`)}\nseeds: [0, 1]\n` });
+    const dir = files({ 'two.yaml': `name: dist-slurm-restart\n${BASE.replace('steps: 20', `steps: ${steps}`)}\nseeds: [0, 1]\n` });
     const args = [join(dir, 'two.yaml'), '--db', join(dir, 'r.db'), '--executor', 'slurm', '--concurrency', '2', '--plain'];
     const first = startCli('sweep', args, slurm.env);
     await waitFor('both tasks running', () => taskProcesses('dist-slurm-restart').length === 2, 60_000, first.output);
@@ -169,7 +177,7 @@ describe('slurm executor', { skip: availability.skip }, () => {
   });
 
   test('a submission sbatch refuses fails the jobs with its message', async () => {
-    const dir = writeFiles({ 'one.yaml': `name: dist-slurm-refused\n${BASE}` });
+    const dir = files({ 'one.yaml': `name: dist-slurm-refused\n${BASE}` });
     const result = await startCli('sweep', [join(dir, 'one.yaml'), '--db', join(dir, 'r.db'), '--executor', 'slurm', '--partition', 'nosuch', '--retries', '0', '--plain'], slurm.env).exited;
     assert.equal(result.code, 1, result.output);
     const d = new Database(join(dir, 'r.db'), { readonly: true });

@@ -95,9 +95,11 @@ interface RatioResult {
   kept_patches: number;
   /** Largest batch (multiple of RESOLUTION) whose step fits the budget; 0 when not even MIN_BATCH fits. */
   max_batch: number;
-  /** Peak bytes at max_batch, and per pair (peak / batch). */
+  /** Peak bytes at max_batch. */
   peak_bytes: number;
-  bytes_per_pair: number;
+  /** Straight line through the smallest and largest probe: peak = fixed_bytes + marginal_bytes_per_pair x batch. */
+  fixed_bytes: number;
+  marginal_bytes_per_pair: number;
   probes: Probe[];
 }
 
@@ -135,13 +137,19 @@ async function search(base: TrainConfig, ratio: number, budget: number, maxBatch
     else hi = mid;
   }
   const at = probes.find((p) => p.batch === lo);
+  // Peak memory is affine in the batch: fixed (weights, gradients, moments) + per pair (activations, their gradients).
+  const sorted = [...probes].sort((x, y) => x.batch - y.batch);
+  const first = sorted[0];
+  const last = sorted[sorted.length - 1];
+  const perPair = last.batch > first.batch ? (last.bytes - first.bytes) / (last.batch - first.batch) : 0;
   const patches = (base.data.image_size / base.model.image.patch_size) ** 2;
   return {
     mask_ratio: ratio,
     kept_patches: keepCount(patches, ratio),
     max_batch: lo,
     peak_bytes: at?.bytes ?? 0,
-    bytes_per_pair: at ? at.bytes / lo : 0,
+    fixed_bytes: first.bytes - perPair * first.batch,
+    marginal_bytes_per_pair: perPair,
     probes,
   };
 }
@@ -180,12 +188,13 @@ async function main(): Promise<void> {
     return;
   }
   console.log('');
-  console.log('mask  kept patches  max batch  vs mask 0  peak MiB  MiB per pair');
+  const mib = (b: number, digits: number) => (b / 2 ** 20).toFixed(digits);
+  console.log('mask  kept patches  max batch  vs mask 0  peak MiB  fixed MiB  MiB per pair');
   for (const r of results) {
     console.log(
       `${r.mask_ratio.toFixed(2).padEnd(6)}${String(r.kept_patches).padStart(12)}${String(r.max_batch).padStart(11)}` +
         `${(baseline > 0 ? (r.max_batch / baseline).toFixed(2) + 'x' : '-').padStart(11)}` +
-        `${(r.peak_bytes / 2 ** 20).toFixed(1).padStart(10)}${(r.bytes_per_pair / 2 ** 20).toFixed(2).padStart(14)}`,
+        `${mib(r.peak_bytes, 1).padStart(10)}${mib(r.fixed_bytes, 1).padStart(11)}${mib(r.marginal_bytes_per_pair, 2).padStart(14)}`,
     );
   }
   console.log(`(batch resolution ${RESOLUTION}; ${results.reduce((a, r) => a + r.probes.length, 0)} probes in ${seconds.toFixed(0)} s)`);

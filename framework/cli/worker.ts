@@ -53,7 +53,7 @@ try {
 const log = (text: string): void => console.log(`[worker ${name}] ${text}`);
 
 async function processJob(job: Job<QueuedJob>, _token: string | undefined, signal: AbortSignal | undefined): Promise<JobOutcome> {
-  const { hash, experiment, config } = job.data;
+  const { hash, experiment, config, extras } = job.data;
   const run = randomUUID();
   let batch: JobMessage[] = [];
   let timer: NodeJS.Timeout | null = null;
@@ -78,7 +78,7 @@ async function processJob(job: Job<QueuedJob>, _token: string | undefined, signa
     else report();
   };
   log(`job ${hash} (${experiment}) taken${job.attemptsStarted > 1 ? ` (start ${job.attemptsStarted}: its previous worker was lost)` : ''}`);
-  const outcome = await executor.run(config, onMessage, signal ?? new AbortController().signal);
+  const outcome = await executor.run(config, onMessage, signal ?? new AbortController().signal, extras ?? {});
   report(outcome);
   await sent;
   log(`job ${hash} ${outcomeText(outcome)}`);

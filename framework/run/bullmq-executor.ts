@@ -21,9 +21,8 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { TrainConfig } from '../../models/config.js';
-import { configHash } from '../grid/config-hash.js';
-import type { Executor, JobOutcome } from './executor.js';
-import { RerunFilter, isJobOutcome } from './job-runner-core.js';
+import type { Executor, JobExtras, JobOutcome } from './executor.js';
+import { RerunFilter, isJobOutcome, jobKey } from './job-runner-core.js';
 import type { JobMessage } from './messages.js';
 
 /** The queue every worker listens on (one per Redis database; jobs of all experiments share it). */
@@ -36,9 +35,11 @@ export const CANCEL_CHANNEL = `${QUEUE_PREFIX}:${QUEUE_NAME}:flip-cancel`;
 /** The data of a queued job. */
 export interface QueuedJob {
   experiment: string;
-  /** configHash(config): also the BullMQ job id. */
+  /** jobKey(config, extras): the config hash (with a suffix for an evaluation-only job), also the BullMQ job id. */
   hash: string;
   config: TrainConfig;
+  /** Checkpoint folder or checkpoint to evaluate: paths the workers must see (shared storage). */
+  extras?: JobExtras;
 }
 
 /** What a worker passes to job.updateProgress: messages of one start of the job process, and its outcome last. */
@@ -124,10 +125,10 @@ export class BullmqExecutor implements Executor {
     return new BullmqExecutor(url, experiment, queue, events, new Redis(url, { maxRetriesPerRequest: 3 }), { ...DEFAULTS, ...options });
   }
 
-  async run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
+  async run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal, extras: JobExtras = {}): Promise<JobOutcome> {
     const aborted = (): JobOutcome => ({ kind: 'aborted', reason: String(signal.reason ?? 'aborted') });
     if (signal.aborted) return aborted();
-    const hash = configHash(config);
+    const hash = jobKey(config, extras);
     if (this.waiters.has(hash)) return { kind: 'crashed', message: `job ${hash} is already running in this sweep (a config listed twice?)` };
 
     let settle!: (outcome: JobOutcome) => void;
@@ -143,7 +144,7 @@ export class BullmqExecutor implements Executor {
     this.startPolling();
     try {
       try {
-        await this.enqueue(waiter, config);
+        await this.enqueue(waiter, config, extras);
       } finally {
         this.release(waiter);
       }
@@ -167,7 +168,7 @@ export class BullmqExecutor implements Executor {
     await Promise.allSettled([this.events.close(), this.queue.close(), this.publisher.quit()]);
   }
 
-  private async enqueue(waiter: Waiter, config: TrainConfig): Promise<void> {
+  private async enqueue(waiter: Waiter, config: TrainConfig, extras: JobExtras): Promise<void> {
     const hash = waiter.hash;
     const existing = await this.queue.getJob(hash);
     if (existing) {
@@ -184,7 +185,7 @@ export class BullmqExecutor implements Executor {
     const failures = this.failures.get(hash) ?? 0;
     const delay = failures === 0 ? 0 : Math.min(MAX_BACKOFF_MS, this.options.backoffMs * 2 ** (failures - 1));
     const keep = this.options.keepFinishedSeconds;
-    await this.queue.add('train', { experiment: this.experiment, hash, config }, {
+    await this.queue.add('train', { experiment: this.experiment, hash, config, ...(Object.keys(extras).length ? { extras } : {}) }, {
       jobId: hash,
       attempts: 1,
       delay,

@@ -8,8 +8,20 @@
  * k-th step message of a rerun stands for the k-th of the first start; counting messages (not step numbers) stays
  * right if a phase restarts its step numbering.
  */
-import type { JobOutcome } from './executor.js';
+import type { TrainConfig } from '../../models/config.js';
+import { configHash } from '../grid/config-hash.js';
+import type { JobExtras, JobOutcome } from './executor.js';
 import type { JobMessage } from './messages.js';
+
+/**
+ * The identity of one run request on a remote executor (BullMQ job id, key for attaching to a Slurm task): the config
+ * hash for training (where its checkpoints are saved does not change what it computes); for an evaluation of saved
+ * weights, that hash with a hash of the checkpoint's path.
+ */
+export function jobKey(config: TrainConfig, extras: JobExtras = {}): string {
+  const hash = configHash(config);
+  return extras.evaluateCheckpoint === undefined ? hash : `${hash}-eval-${configHash(extras.evaluateCheckpoint).slice(0, 8)}`;
+}
 
 export class RerunFilter {
   private run: string | null = null;

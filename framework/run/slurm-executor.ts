@@ -22,9 +22,8 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, rea
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrainConfig } from '../../models/config.js';
-import { configHash } from '../grid/config-hash.js';
-import type { Executor, JobOutcome } from './executor.js';
-import { RerunFilter, isJobOutcome } from './job-runner-core.js';
+import type { Executor, JobExtras, JobOutcome } from './executor.js';
+import { RerunFilter, isJobOutcome, jobKey } from './job-runner-core.js';
 import type { JobMessage } from './messages.js';
 
 /** sbatch settings, from the sweep's flags. */
@@ -66,7 +65,8 @@ export interface SlurmExecutorOptions {
 export interface SlurmManifest {
   experiment: string;
   created: string;
-  jobs: { hash: string; config: TrainConfig }[];
+  /** hash: jobKey(config, extras); extras: checkpoint paths, which the compute nodes must see. */
+  jobs: { hash: string; config: TrainConfig; extras?: JobExtras }[];
 }
 
 /** One line of a task's out/<index>.jsonl: a message of the job, or its outcome (the last line). */
@@ -86,6 +86,7 @@ const ENDED = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL
 
 interface PendingRun {
   config: TrainConfig;
+  extras: JobExtras;
   hash: string;
   onMessage: (message: JobMessage) => void;
   signal: AbortSignal;
@@ -155,14 +156,14 @@ export class SlurmExecutor implements Executor {
     return new SlurmExecutor(experiment, settings, options);
   }
 
-  async run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
-    const hash = configHash(config);
+  async run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal, extras: JobExtras = {}): Promise<JobOutcome> {
+    const hash = jobKey(config, extras);
     this.live ??= this.findLiveTasks();
     const liveTasks = await this.live;
     const live = liveTasks.get(hash);
     if (signal.aborted) return { kind: 'aborted', reason: String(signal.reason ?? 'aborted') };
     return new Promise((resolvePromise) => {
-      const pending: PendingRun = { config, hash, onMessage, signal, settled: false, submission: null, task: null, settle: () => {} };
+      const pending: PendingRun = { config, extras, hash, onMessage, signal, settled: false, submission: null, task: null, settle: () => {} };
       const onAbort = (): void => {
         this.waiting = this.waiting.filter((p) => p !== pending);
         const aborted: JobOutcome = { kind: 'aborted', reason: String(signal.reason ?? 'aborted') };
@@ -252,7 +253,7 @@ export class SlurmExecutor implements Executor {
     try {
       mkdirSync(join(dir, 'out'), { recursive: true });
       mkdirSync(join(dir, 'logs'), { recursive: true });
-      const manifest: SlurmManifest = { experiment: this.experiment, created: new Date().toISOString(), jobs: runs.map((r) => ({ hash: r.hash, config: r.config })) };
+      const manifest: SlurmManifest = { experiment: this.experiment, created: new Date().toISOString(), jobs: runs.map((r) => ({ hash: r.hash, config: r.config, ...(Object.keys(r.extras).length ? { extras: r.extras } : {}) })) };
       writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
       args = ['--parsable', `--job-name=${this.jobName}`, `--array=0-${runs.length - 1}`, `--output=${join(dir, 'logs', '%a.log')}`, ...this.sbatchOptions(), join(dir, 'submit.sh')];
       writeFileSync(

@@ -40,7 +40,7 @@ process.on('SIGTERM', stop('SIGTERM'));
 process.on('SIGINT', stop('SIGINT'));
 
 write({ run, where, message: { type: 'log', message: `task started on ${where}` } });
-const outcome: JobOutcome = await new LocalExecutor().run(entry.config, (message: JobMessage) => write({ run, where, message }), controller.signal);
+const outcome: JobOutcome = await new LocalExecutor().run(entry.config, (message: JobMessage) => write({ run, where, message }), controller.signal, entry.extras ?? {});
 write({ run, where, outcome });
 // The outcome must be on disk before Slurm reports the task ended: the coordinator then looks for it.
 const fd = openSync(file, 'r');

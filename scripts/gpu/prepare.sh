@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Builds a self-contained bundle of the trainer for a GPU machine that has no Node.js and no network
+# (docs/gpu.md, "Running on a machine without Node.js"). Run on a development machine after `npm install`:
+#
+#   bash scripts/gpu/prepare.sh [OUTDIR] [--skip-node]     (OUTDIR default tmp/gpu-bundle, ignored by git)
+#
+# OUTDIR then holds:
+#   bench.mjs probe.mjs sweep-lite.mjs + chunk-*.mjs   the trainer bundled by esbuild (tfjs, tfjs-backend-webgpu,
+#                                                       tfjs-backend-wasm, the models/ code), ESM
+#   node_modules/webgpu/                                Dawn's index.js + dist/linux-x64/dawn.node.xz (21.5 MB raw)
+#   node_modules/@tensorflow/tfjs-backend-wasm/         only the files the wasm backend loads at run time (.wasm)
+#   node.xz                                             this machine's node binary, xz-compressed (~24 MB); skipped with --skip-node
+#   vulkan/libvulkan.so.1                               the Vulkan loader from Debian's libvulkan1 (if apt can fetch it)
+#   compat/libstdc++.so.6                               used only where the GPU machine's libstdc++ lacks GLIBCXX_3.4.30
+#   run-on-gpu.sh                                       the script to run there
+# and must stay under 64 MiB (the most a device run can carry). Everything comes from node_modules and Debian
+# packages: nothing is downloaded except `apt-get download libvulkan1`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+OUTDIR=tmp/gpu-bundle
+SKIP_NODE=0
+for arg in "$@"; do
+  case "$arg" in
+    --skip-node) SKIP_NODE=1 ;;
+    -*) echo "prepare.sh: unknown option $arg" >&2; exit 2 ;;
+    *) OUTDIR=$arg ;;
+  esac
+done
+
+ESBUILD=node_modules/.bin/esbuild
+DAWN=node_modules/webgpu/dist/linux-x64/dawn.node
+WASM_DIST=node_modules/@tensorflow/tfjs-backend-wasm/dist
+[ -x "$ESBUILD" ] || { echo "prepare.sh: $ESBUILD is missing (esbuild comes with tsx): run npm install" >&2; exit 1; }
+[ -f "$DAWN" ] || { echo "prepare.sh: $DAWN is missing: npm install --save-optional webgpu" >&2; exit 1; }
+[ -d node_modules/@tensorflow/tfjs-backend-webgpu ] || { echo "prepare.sh: @tensorflow/tfjs-backend-webgpu is missing: npm install" >&2; exit 1; }
+command -v xz >/dev/null || { echo "prepare.sh: xz is needed (Debian: xz-utils)" >&2; exit 1; }
+
+rm -rf "$OUTDIR"
+mkdir -p "$OUTDIR"
+
+# 1. The trainer. webgpu stays external (its index.js loads dawn.node by a computed path); tfjs-node(-gpu) and
+#    @napi-rs/canvas (folder datasets only) are not shipped. The banner gives bundled CommonJS code the require,
+#    __filename and __dirname it expects inside an ES module.
+echo "prepare.sh: bundling with esbuild"
+"$ESBUILD" framework/cli/bench.ts scripts/gpu/probe.ts scripts/gpu/sweep-lite.ts \
+  --bundle --splitting --format=esm --platform=node --target=node20 \
+  --outdir="$OUTDIR" --out-extension:.js=.mjs --chunk-names='chunk-[hash]' \
+  --minify-whitespace --minify-syntax --legal-comments=none \
+  --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu --external:@napi-rs/canvas \
+  --banner:js="import { createRequire as __flipCreateRequire } from 'node:module'; import { fileURLToPath as __flipToPath } from 'node:url'; import { dirname as __flipDirname } from 'node:path'; const require = __flipCreateRequire(import.meta.url); const __filename = __flipToPath(import.meta.url); const __dirname = __flipDirname(__filename);" \
+  --log-level=error
+
+# 2. Dawn: the package's entry and the linux-x64 binary only (the package holds every platform: 132 MB).
+mkdir -p "$OUTDIR/node_modules/webgpu/dist/linux-x64"
+cp node_modules/webgpu/package.json node_modules/webgpu/index.js node_modules/webgpu/LICENSE.md "$OUTDIR/node_modules/webgpu/"
+echo "prepare.sh: compressing dawn.node"
+xz -T1 -6 -c "$DAWN" >"$OUTDIR/node_modules/webgpu/dist/linux-x64/dawn.node.xz"
+
+# 3. What the wasm backend reads at run time: its package.json and main file (for require.resolve) and the binaries.
+W="$OUTDIR/node_modules/@tensorflow/tfjs-backend-wasm"
+mkdir -p "$W/dist"
+cp node_modules/@tensorflow/tfjs-backend-wasm/package.json "$W/"
+cp "$WASM_DIST/tf-backend-wasm.node.js" "$WASM_DIST"/*.wasm "$W/dist/"
+
+# 4. Node itself (the GPU machines have none). Official-style builds need only glibc 2.28.
+if [ "$SKIP_NODE" = 0 ]; then
+  echo "prepare.sh: compressing $(command -v node) ($(node --version))"
+  xz -T1 -6 -c "$(readlink -f "$(command -v node)")" >"$OUTDIR/node.xz"
+fi
+
+# 5. The Vulkan loader, for machines without libvulkan1 (the NVIDIA driver provides the ICD, not the loader).
+TMPDEB=$(mktemp -d)
+if (cd "$TMPDEB" && (apt-get download libvulkan1 >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get download libvulkan1 >/dev/null 2>&1; })); then
+  dpkg -x "$TMPDEB"/libvulkan1_*.deb "$TMPDEB/x"
+  mkdir -p "$OUTDIR/vulkan"
+  cp -L "$TMPDEB"/x/usr/lib/x86_64-linux-gnu/libvulkan.so.1 "$OUTDIR/vulkan/"
+  echo "prepare.sh: Vulkan loader from $(basename "$TMPDEB"/libvulkan1_*.deb)"
+else
+  echo "prepare.sh: warning: could not fetch libvulkan1 with apt-get; the GPU machine must have libvulkan.so.1" >&2
+fi
+rm -rf "$TMPDEB"
+
+# 6. A libstdc++ new enough for dawn.node (GLIBCXX_3.4.30), used there only when the machine's own is older.
+LIBSTDCXX=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
+if [ -n "$LIBSTDCXX" ] && grep -aq GLIBCXX_3.4.30 "$LIBSTDCXX"; then
+  mkdir -p "$OUTDIR/compat"
+  cp -L "$LIBSTDCXX" "$OUTDIR/compat/libstdc++.so.6"
+fi
+
+cp scripts/gpu/run-on-gpu.sh "$OUTDIR/"
+SIZE=$(du -sm "$OUTDIR" | cut -f1)
+echo "prepare.sh: $OUTDIR is ${SIZE} MiB"
+ls -la "$OUTDIR"
+if [ "$SIZE" -gt 63 ]; then
+  echo "prepare.sh: warning: over the 64 MiB a device run can carry" >&2
+fi
