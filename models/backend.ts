@@ -26,7 +26,9 @@ export interface BackendInfo {
 const require = createRequire(import.meta.url);
 
 async function useWasm(): Promise<BackendInfo> {
-  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const mod = await import('@tensorflow/tfjs-backend-wasm');
+  // A bundle (scripts/gpu/prepare.sh) exposes this CommonJS package's exports under `default` only.
+  const wasm = (typeof mod.setWasmPaths === 'function' ? mod : (mod as unknown as { default: typeof mod }).default) as typeof mod;
   // The package's main file lives in its dist/ folder, beside the .wasm binaries.
   const dist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
   wasm.setWasmPaths(dist + path.sep);

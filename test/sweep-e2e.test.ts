@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { resolveConfig } from '../models/config.js';
 import { LocalExecutor } from '../framework/run/local-executor.js';
@@ -160,4 +161,26 @@ test('--gpus on the command line runs a sweep and records each job\'s GPU slot',
   const run = runCli('sweep', [join(dir, 's.yaml'), '--db', db, '--gpus', '0,1']);
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(jobs(db).map((r) => /\[gpu slot (\d)\]$/.test(String(r.device))), [true, true]);
+});
+
+test('evaluation-only cells reuse the weights of the job that trained them', () => {
+  const dir = writeFiles({ 's.yaml': `name: reuse\n${TINY.replace('steps: 6', 'steps: 6 }\n  mask: { image_ratio: 0.5')}\naxes:\n  eval.inference: [unmasked, masked, ensemble]\n` });
+  const db = join(dir, 'r.db');
+  const plan = runCli('sweep', [join(dir, 's.yaml'), '--db', db, '--dry-run']);
+  assert.match(plan.stdout, /3 jobs \(2 evaluation-only, reusing trained weights\)/);
+  const run = runCli('sweep', [join(dir, 's.yaml'), '--db', db]);
+  assert.equal(run.status, 0, run.stderr + run.stdout);
+  const d = new Database(db, { readonly: true });
+  const rows = d.prepare('SELECT id, status, source_job_id FROM jobs ORDER BY cell_index').all() as { id: number; status: string; source_job_id: number | null }[];
+  assert.deepEqual(rows.map((r) => [r.status, r.source_job_id]), [['done', null], ['done', rows[0].id], ['done', rows[0].id]]);
+  const result = (id: number, name: string) => (d.prepare('SELECT value FROM results WHERE job_id = ? AND name = ?').get(id, name) as { value: number } | undefined)?.value;
+  // The evaluation-only jobs trained nothing: they carry the trainer's time and FLOPs, and their own accuracy.
+  assert.equal(result(rows[1].id, 'train_seconds'), result(rows[0].id, 'train_seconds'));
+  assert.equal(result(rows[2].id, 'evaluated_from_job'), rows[0].id);
+  assert.ok(result(rows[1].id, 'zero_shot_top1') !== undefined);
+  const losses = d.prepare("SELECT job_id, COUNT(*) n FROM metrics WHERE name = 'loss' GROUP BY job_id").all() as { job_id: number }[];
+  assert.deepEqual(losses.map((l) => l.job_id), [rows[0].id], 'only the training job has a loss curve');
+  const checkpoint = d.prepare("SELECT path FROM artifacts WHERE job_id = ? AND name = 'final'").get(rows[0].id) as { path: string };
+  assert.ok(existsSync(join(checkpoint.path, 'checkpoint.json')), checkpoint.path);
+  d.close();
 });

@@ -45,7 +45,7 @@ mkdir -p "$OUTDIR"
 echo "prepare.sh: bundling with esbuild"
 "$ESBUILD" framework/cli/bench.ts scripts/gpu/probe.ts scripts/gpu/sweep-lite.ts \
   --bundle --splitting --format=esm --platform=node --target=node20 \
-  --outdir="$OUTDIR" --out-extension:.js=.mjs --chunk-names='chunk-[hash]' \
+  --outdir="$OUTDIR" --out-extension:.js=.mjs --entry-names='[name]' --chunk-names='chunk-[hash]' \
   --minify-whitespace --minify-syntax --legal-comments=none \
   --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu --external:@napi-rs/canvas \
   --banner:js="import { createRequire as __flipCreateRequire } from 'node:module'; import { fileURLToPath as __flipToPath } from 'node:url'; import { dirname as __flipDirname } from 'node:path'; const require = __flipCreateRequire(import.meta.url); const __filename = __flipToPath(import.meta.url); const __dirname = __flipDirname(__filename);" \
