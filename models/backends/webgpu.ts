@@ -93,6 +93,14 @@ export function parseAdapterList(message: string): { backend: string; name: stri
   return out;
 }
 
+/** The list entry Dawn returned (adapter.info.device is the name in lower case with '-' for other characters). */
+export function adapterName(list: { name: string }[], info: GpuAdapterInfo): string {
+  if (list.length === 1) return list[0].name;
+  const norm = (x: string) => x.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  const hit = list.find((a) => a.name === info.description || (info.device && norm(a.name) === norm(info.device)));
+  return hit?.name ?? (info.description || info.device || 'unknown adapter');
+}
+
 /** Which adapter FLIP_DEVICE names, in Dawn's list for one back end. Pure, for tests. */
 export function pickAdapter(
   list: { name: string }[],
@@ -253,7 +261,8 @@ async function findAdapter(d: DawnModule, o: WebgpuOptions): Promise<Found> {
       process.env.EGL_PLATFORM ??= 'surfaceless';
     }
     const list = await listAdapters(d, b);
-    const pick = pickAdapter(list, device);
+    if (list.length === 0 && device) log(`webgpu: Dawn listed no ${b} adapters, so FLIP_DEVICE=${device} cannot pick one; taking the first found`);
+    const pick = list.length > 0 ? pickAdapter(list, device) : null;
     if (pick && 'error' in pick) {
       reasons.push(`${b}: ${pick.error}`);
       continue;
@@ -268,10 +277,14 @@ async function findAdapter(d: DawnModule, o: WebgpuOptions): Promise<Found> {
       continue;
     }
     if (!adapter) {
-      reasons.push(`${b}: no adapter`);
+      reasons.push(
+        b === 'vulkan'
+          ? 'vulkan: no adapter (the loader is there but no GPU driver registers with it: NVIDIA needs its ICD, see VK_DRIVER_FILES in docs/gpu.md)'
+          : `${b}: no adapter (a CPU-only Debian machine needs libegl1 libegl-mesa0 libgl1-mesa-dri for llvmpipe)`,
+      );
       continue;
     }
-    const name = pick?.name ?? (list.length > 0 ? list[0].name : adapter.info.description || adapter.info.device || 'unknown adapter');
+    const name = pick?.name ?? adapterName(list, adapter.info);
     const isSoftware = isSoftwareAdapter(name, adapter.info, adapter.isFallbackAdapter === true);
     const info: WebgpuInfo = { backend: 'webgpu', device: `${name} (webgpu/${b}${isSoftware ? ', software' : ''})`, software: isSoftware };
     if (isSoftware && !allowSoftware) {
