@@ -66,13 +66,15 @@ try {
 
 // Flags win over the spec's `run:` section, which wins over the defaults.
 const run = spec.run;
-const gpus = args.values.gpus?.split(',').map((g) => g.trim()).filter(Boolean) ?? run.gpus?.map(String);
-// One job per GPU when GPUs are given, else one per CPU core (each job uses one thread).
-const concurrency = intFlag('concurrency', args.values.concurrency, run.concurrency ?? gpus?.length ?? availableParallelism(), 1);
-const retries = intFlag('retries', args.values.retries, run.retries ?? 1, 0);
-const jobTimeout = args.values['job-timeout'] === undefined ? (run.job_timeout_s ?? null) : intFlag('job-timeout', args.values['job-timeout'], 0, 1);
 const executorName = (args.values.executor ?? run.executor ?? 'local') as ExecutorName;
 if (!EXECUTOR_NAMES.includes(executorName)) fail(`--executor: found "${executorName}"; allowed: ${EXECUTOR_NAMES.join(', ')}`, EXIT.invalid);
+const gpus = args.values.gpus?.split(',').map((g) => g.trim()).filter(Boolean) ?? run.gpus?.map(String);
+// Local: one job per GPU when GPUs are given, else one per CPU core (each job uses one thread). Slurm and BullMQ:
+// every job is handed over at once; the workers or the cluster decide how many run.
+const defaultConcurrency = executorName === 'local' ? (gpus?.length ?? availableParallelism()) : Math.max(1, jobs.length);
+const concurrency = intFlag('concurrency', args.values.concurrency, run.concurrency ?? defaultConcurrency, 1);
+const retries = intFlag('retries', args.values.retries, run.retries ?? 1, 0);
+const jobTimeout = args.values['job-timeout'] === undefined ? (run.job_timeout_s ?? null) : intFlag('job-timeout', args.values['job-timeout'], 0, 1);
 
 if (args.values['dry-run']) {
   printPlan(spec.name, jobs);
@@ -126,6 +128,7 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
 const summary = await sweep.run({ name: spec.name, description: spec.description, file: spec.file, text: spec.text, record: specRecord(spec) }, jobs);
+await executor.close?.();
 store.close();
 console.log(
   `${spec.name}: ${summary.done} done, ${summary.failed} failed, ${summary.interrupted} interrupted, ${summary.alreadyDone} already done before` +

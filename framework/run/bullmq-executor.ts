@@ -105,7 +105,7 @@ export class BullmqExecutor implements Executor {
     events.on('completed', ({ jobId, returnvalue }) => this.onFinished(jobId, returnvalue, null));
     events.on('failed', ({ jobId, failedReason }) => this.onFinished(jobId, null, failedReason));
     events.on('stalled', ({ jobId }) => {
-      this.waiters.get(jobId)?.onMessage({ type: 'log', message: 'its worker stopped renewing the job lock (worker died?): BullMQ queues the job again' });
+      this.waiters.get(jobId)?.onMessage({ type: 'status', message: 'its worker stopped renewing the job lock (worker died?): BullMQ queues the job again' });
     });
   }
 
@@ -176,7 +176,7 @@ export class BullmqExecutor implements Executor {
       // A live job (queued by a coordinator that died, or by another sweep of the same config): attach to it.
       if (state !== 'completed' && state !== 'failed' && state !== 'unknown') {
         const n = await this.replay(waiter);
-        waiter.onMessage({ type: 'log', message: `attached to job ${hash}, already in queue ${QUEUE_NAME} (${state}); replayed ${n} reports from its log` });
+        waiter.onMessage({ type: 'status', message: `attached to job ${hash}, already in queue ${QUEUE_NAME} (${state}); replayed ${n} reports from its log` });
         return;
       }
       // A finished one from an earlier sweep or attempt: replace it.

@@ -1,8 +1,6 @@
 /** Chooses the executor of a sweep from `--executor` (local by default). */
-import { BullmqExecutor } from './bullmq-executor.js';
 import type { Executor } from './executor.js';
 import { LocalExecutor } from './local-executor.js';
-import { SlurmExecutor } from './slurm-executor.js';
 
 export const EXECUTOR_NAMES = ['local', 'bullmq', 'slurm'] as const;
 export type ExecutorName = (typeof EXECUTOR_NAMES)[number];
@@ -24,9 +22,10 @@ export async function createExecutor(name: ExecutorName, options: ExecutorOption
       return new LocalExecutor({ gpus: options.gpus });
     case 'bullmq':
       if (!options.redis) throw new Error('--executor bullmq: --redis URL is required (e.g. --redis redis://127.0.0.1:6379)');
-      return BullmqExecutor.connect(options.redis, options.experiment);
+      // Loaded only when asked for: a local sweep needs neither Redis clients nor Slurm tooling.
+      return (await import('./bullmq-executor.js')).BullmqExecutor.connect(options.redis, options.experiment);
     case 'slurm':
-      return SlurmExecutor.create(options.experiment, options.slurm ?? {});
+      return (await import('./slurm-executor.js')).SlurmExecutor.create(options.experiment, options.slurm ?? {});
     default:
       throw new Error(`--executor ${name}: not available; allowed: ${EXECUTOR_NAMES.join(', ')}`);
   }

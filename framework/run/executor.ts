@@ -20,4 +20,6 @@ export interface JobExtras {
 export interface Executor {
   readonly name: string;
   run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal, extras?: JobExtras): Promise<JobOutcome>;
+  /** Releases connections (Redis) once the sweep is over. */
+  close?(): Promise<void>;
 }

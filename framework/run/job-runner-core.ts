@@ -38,7 +38,7 @@ export class RerunFilter {
     if (run !== this.run) {
       if (this.run !== null) {
         this.forward({
-          type: 'log',
+          type: 'status',
           message: `job started again on ${where} after its previous process was lost; the ${this.forwarded.step} steps already recorded are not repeated`,
         });
       }

@@ -5,6 +5,8 @@ export type JobMessage =
   | { type: 'step'; step: number; metrics: Record<string, number> }
   | { type: 'eval'; step: number; metrics: Record<string, number> }
   | { type: 'log'; message: string }
+  /** From an executor rather than the trainer (queued, resubmitted, attached...): shown to the user. */
+  | { type: 'status'; message: string }
   | { type: 'result'; backend: string; device: string; results: Record<string, number>; artifacts?: Record<string, string> }
   /** `config: true` for a config the trainer refused before training (retrying cannot help). */
   | { type: 'error'; message: string; config: boolean };

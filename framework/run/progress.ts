@@ -15,7 +15,8 @@ export interface ProgressSink {
   planned(total: number, toRun: number, alreadyDone: number): void;
   started(job: JobView, attempt: number): void;
   step(job: JobView): void;
-  ended(job: JobView, status: JobStatus, detail: string): void;
+  /** `willRetry`: a failed attempt that another attempt follows (the job is not finished). */
+  ended(job: JobView, status: JobStatus, detail: string, willRetry?: boolean): void;
   log(message: string): void;
   close(): void;
 }
@@ -35,6 +36,12 @@ class Counter {
   failed = 0;
   readonly startedAt = Date.now();
   durations: number[] = [];
+
+  /** Counts a finished job (a failed attempt that will be retried is not one). */
+  record(job: JobView, status: JobStatus, willRetry: boolean): void {
+    if (status === 'done' || (status === 'failed' && !willRetry)) this.finished++;
+    if (status === 'done') this.durations.push((Date.now() - job.startedAt) / 1000);
+  }
 
   /** Overall ETA: mean duration of finished jobs times the jobs left, over the jobs running at once. */
   eta(running: number): string {
@@ -68,9 +75,8 @@ export class LogProgress implements ProgressSink {
     this.lastLine.set(job.id, Date.now());
     this.write(`[job ${job.id}] step ${job.step}/${job.totalSteps} loss ${job.loss?.toFixed(4) ?? '?'} eta ${jobEta(job)}`);
   }
-  ended(job: JobView, status: JobStatus, detail: string): void {
-    if (status === 'done' || status === 'failed') this.counter.finished++;
-    if (status === 'done') this.counter.durations.push((Date.now() - job.startedAt) / 1000);
+  ended(job: JobView, status: JobStatus, detail: string, willRetry = false): void {
+    this.counter.record(job, status, willRetry);
     this.write(`[job ${job.id}] ${status} ${job.label}${detail ? `: ${detail}` : ''} (${this.counter.finished}/${this.counter.toRun})`);
   }
   log(message: string): void {
@@ -101,10 +107,9 @@ export class TerminalProgress implements ProgressSink {
   step(job: JobView): void {
     this.running.set(job.id, job);
   }
-  ended(job: JobView, status: JobStatus, detail: string): void {
+  ended(job: JobView, status: JobStatus, detail: string, willRetry = false): void {
     this.running.delete(job.id);
-    if (status === 'done' || status === 'failed') this.counter.finished++;
-    if (status === 'done') this.counter.durations.push((Date.now() - job.startedAt) / 1000);
+    this.counter.record(job, status, willRetry);
     this.print(`${status === 'done' ? 'done  ' : status.padEnd(6)} job ${job.id} ${job.label}${detail ? `: ${detail}` : ''}`);
   }
   log(message: string): void {

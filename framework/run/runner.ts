@@ -212,21 +212,28 @@ export class Sweep {
     let buffer: MetricPoint[] = [];
     let lastStep: number | null = null;
     let lastElapsed: number | null = null;
+    // Also with nothing to write: the heartbeat tells other coordinators this job is owned (a job may wait long in a
+    // Slurm or BullMQ queue before its first step).
     const flush = (): void => {
-      if (buffer.length === 0) return;
       this.guard(() => store.appendMetrics(jobId, buffer, lastStep));
       buffer = [];
     };
     const timer = setInterval(flush, FLUSH_SECONDS * 1000);
     const controller = new AbortController();
     this.controllers.add(controller);
-    const timeout =
-      this.options.jobTimeoutSeconds !== null
-        ? setTimeout(() => controller.abort(`timed out after ${this.options.jobTimeoutSeconds} s (--job-timeout)`), this.options.jobTimeoutSeconds * 1000)
-        : null;
-
+    // The limit counts from the job's start: at once for local jobs, from its first report for queued executors.
+    let timeout: NodeJS.Timeout | null = null;
+    const startTimeout = (): void => {
+      if (timeout !== null || this.options.jobTimeoutSeconds === null) return;
+      const seconds = this.options.jobTimeoutSeconds;
+      timeout = setTimeout(() => controller.abort(`timed out after ${seconds} s (--job-timeout)`), seconds * 1000);
+    };
+    if (executor.name === 'local') startTimeout();
     const onMessage = (m: JobMessage): void => {
-      if (m.type === 'start') {
+      if (m.type === 'status') {
+        progress.log(`[job ${jobId}] ${m.message}`);
+      } else if (m.type === 'start') {
+        startTimeout();
         this.guard(() => store.setRuntime(jobId, m.backend, m.device));
         if (m.total_steps > 0) view.totalSteps = m.total_steps;
       } else if (m.type === 'step') {
@@ -250,7 +257,7 @@ export class Sweep {
       outcome = { kind: 'crashed', message: `executor ${executor.name} failed: ${(err as Error).message}` };
     } finally {
       clearInterval(timer);
-      if (timeout) clearTimeout(timeout);
+      if (timeout !== null) clearTimeout(timeout);
       this.controllers.delete(controller);
     }
 
@@ -272,8 +279,10 @@ export class Sweep {
     }
     const message = outcome.kind === 'aborted' ? outcome.reason : outcome.message;
     store.endAttempt(jobId, 'failed', `${message}${at}`, buffer, lastStep);
-    progress.ended(view, 'failed', `${firstLine(message)}${at}`);
-    return { status: 'failed', retryable: !(outcome.kind === 'error' && outcome.config) };
+    const retryable = !(outcome.kind === 'error' && outcome.config);
+    const willRetry = retryable && attempt <= this.options.retries && !this.stopping;
+    progress.ended(view, 'failed', `${firstLine(message)}${at}${willRetry ? ' (will retry)' : ''}`, willRetry);
+    return { status: 'failed', retryable };
   }
 }
 

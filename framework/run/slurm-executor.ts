@@ -188,7 +188,7 @@ export class SlurmExecutor implements Executor {
       if (live) {
         liveTasks.delete(hash);
         this.track(pending, live.id, live.dir, live.index);
-        onMessage({ type: 'log', message: `attached to Slurm task ${live.id}, queued by an earlier coordinator (${live.dir})` });
+        onMessage({ type: 'status', message: `attached to Slurm task ${live.id}, queued by an earlier coordinator (${live.dir})` });
         return;
       }
       this.waiting.push(pending);
@@ -280,7 +280,7 @@ export class SlurmExecutor implements Executor {
     runs.forEach((run, index) => {
       // A run aborted while sbatch ran cancels its task once this returns.
       this.track(run, `${arrayId}_${index}`, dir, index);
-      run.onMessage({ type: 'log', message: `submitted as Slurm task ${arrayId}_${index} (${dir})` });
+      run.onMessage({ type: 'status', message: `submitted as Slurm task ${arrayId}_${index} (${dir})` });
     });
   }
 
@@ -328,7 +328,7 @@ export class SlurmExecutor implements Executor {
         if (!states) continue;
         const s = states.get(task.id);
         if (s && s.state !== task.state) {
-          task.run.onMessage({ type: 'log', message: `Slurm task ${task.id}: ${s.state}${s.reason && s.reason !== 'None' ? ` (${s.reason})` : ''}` });
+          task.run.onMessage({ type: 'status', message: `Slurm task ${task.id}: ${s.state}${s.reason && s.reason !== 'None' ? ` (${s.reason})` : ''}` });
           task.state = s.state;
         }
         // Not listed: ended long ago (MinJobAge) or purged; listed right after sbatch returns otherwise.
@@ -382,7 +382,7 @@ export class SlurmExecutor implements Executor {
         try {
           line = JSON.parse(text) as TaskLine;
         } catch {
-          task.run.onMessage({ type: 'log', message: `${file}: skipped a line that is not JSON: ${text.slice(0, 120)}` });
+          task.run.onMessage({ type: 'status', message: `${file}: skipped a line that is not JSON: ${text.slice(0, 120)}` });
           continue;
         }
         if ('message' in line) task.filter.accept(line.run, line.message, line.where);
