@@ -269,7 +269,7 @@ export class Sweep {
       const results = row.source_job_id !== null ? { ...trainingResults(store.results(row.source_job_id)), ...outcome.results, evaluated_from_job: row.source_job_id } : outcome.results;
       store.finishJob(jobId, results, buffer, lastStep, killWhileWriting ? killNow : undefined, outcome.artifacts);
       if (this.fault?.kind === 'kill-after-job' && this.fault.job === this.finishedJobs) killNow();
-      progress.ended(view, 'done', resultText(outcome.results));
+      progress.ended(view, 'done', resultText(results));
       return { status: 'done', retryable: false };
     }
     if (outcome.kind === 'aborted' && this.stopping) {
