@@ -136,6 +136,7 @@ export async function profiledTrainStep(model: FlipModel, optimizer: AdamW, batc
 }
 
 export async function train(config: TrainConfig, events: TrainEvents, options: TrainOptions = {}): Promise<TrainResult> {
+  const setupStart = performance.now();
   assertConfig(config);
   const log = (msg: string) => events.onLog?.(msg);
   const backend = await selectBackend(config.backend, log);
@@ -161,7 +162,7 @@ export async function train(config: TrainConfig, events: TrainEvents, options: T
     weightDecay: config.train.weight_decay,
   });
   try {
-    return await runTraining(config, events, backend, dataset, tokenizer, captionIds, model, optimizer, options);
+    return await runTraining(config, events, backend, dataset, tokenizer, captionIds, model, optimizer, options, (performance.now() - setupStart) / 1000);
   } finally {
     optimizer.dispose();
     model.dispose();
@@ -179,6 +180,8 @@ async function runTraining(
   model: FlipModel,
   optimizer: AdamW,
   options: TrainOptions,
+  /** Backend start-up, data preparation, tokenizer and model construction, in seconds. */
+  setupSeconds: number,
 ): Promise<TrainResult> {
   const t = config.train;
   const b = t.batch_size;
@@ -202,10 +205,13 @@ async function runTraining(
   let peakRss = 0;
   let lastLoss = NaN;
   let lastEval: Record<string, number> = {};
+  let evalSeconds = 0;
   const runEval = async () => {
     const t0 = performance.now();
     lastEval = await evaluate({ model, dataset, tokenizer, config, rng: makeRng(evalSeed) });
-    events.onLog?.(`eval at step ${step} took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const seconds = (performance.now() - t0) / 1000;
+    evalSeconds += seconds;
+    events.onLog?.(`eval at step ${step} took ${seconds.toFixed(1)} s`);
     events.onEval?.(step, lastEval);
   };
 
@@ -312,6 +318,8 @@ async function runTraining(
       peak_memory_bytes: peakBytes,
       peak_rss_bytes: peakRss,
       final_loss: lastLoss,
+      eval_seconds: evalSeconds,
+      setup_seconds: setupSeconds,
       ...pretune,
     },
     ...(options.checkpointDir ? { artifacts } : {}),

@@ -1,7 +1,8 @@
 /**
- * npm run bench [-- --json] [--steps N] [--backend B]: median training-step time of the DEFAULTS config on a
- * synthetic batch at image mask 0, 0.5 and 0.75, the ratio to mask 0, analytic FLOPs per step, achieved GFLOP/s, and
- * the GFLOP/s of one large plain 2-D matMul on the same backend. Needs no dataset.
+ * npm run bench [-- --json] [--steps N] [--backend B] [--no-overhead]: median training-step time of the DEFAULTS
+ * config on a synthetic batch at image mask 0, 0.5 and 0.75, the ratio to mask 0, analytic FLOPs per step, achieved
+ * GFLOP/s, the GFLOP/s of one large plain 2-D matMul on the same backend, and the sweep overhead per job (real
+ * one-step jobs in child processes: wall time minus training and evaluation). Needs no dataset.
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../models/backend.js';
@@ -12,6 +13,7 @@ import { AdamW } from '../../models/optimizer.js';
 import { makeRng } from '../../models/random.js';
 import { buildTrainBatch, trainStep } from '../../models/train.js';
 import type { Example } from '../../models/data/dataset.js';
+import { measureOverhead } from '../run/measure-overhead.js';
 
 const RATIOS = [0, 0.5, 0.75];
 
@@ -142,10 +144,17 @@ async function main(): Promise<void> {
   const mm = await matmulGflops();
   const ratios = Object.fromEntries(RATIOS.map((r) => [String(r), stepSecondsByRatio[String(r)] / stepSecondsByRatio['0']]));
   const cpuRatios = Object.fromEntries(RATIOS.map((r) => [String(r), cpuSecondsByRatio[String(r)] / cpuSecondsByRatio['0']]));
+  // Sweep overhead: what a job costs outside training and evaluation (process, backend, data, model, result writing).
+  const overhead = process.argv.includes('--no-overhead') ? [] : await measureOverhead(3);
+  const overheadMedian = overhead.length ? median(overhead.map((o) => o.overhead_seconds)) : null;
   if (json) {
-    console.log(JSON.stringify({ backend: info.backend, device: info.device, step_seconds: stepSecondsByRatio, ratio_to_mask0: ratios, cpu_step_seconds: cpuSecondsByRatio, cpu_ratio_to_mask0: cpuRatios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, steps, warmup }));
+    console.log(JSON.stringify({ backend: info.backend, device: info.device, step_seconds: stepSecondsByRatio, ratio_to_mask0: ratios, cpu_step_seconds: cpuSecondsByRatio, cpu_ratio_to_mask0: cpuRatios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, steps, warmup, job_overhead_seconds: overheadMedian, job_overhead_samples: overhead }));
   } else {
     console.log(`backend ${info.backend} (${info.device}); plain matMul [1024x768]x[768x768]: ${mm.toFixed(1)} GFLOP/s`);
+    for (const o of overhead) {
+      console.log(`sweep job overhead: ${o.overhead_seconds.toFixed(2)} s (wall ${o.wall_seconds.toFixed(2)} s - train ${o.train_seconds.toFixed(2)} s - eval ${o.eval_seconds.toFixed(2)} s; of which setup in the job ${o.setup_seconds.toFixed(2)} s)`);
+    }
+    if (overheadMedian !== null) console.log(`median sweep job overhead: ${overheadMedian.toFixed(2)} s per job`);
   }
 }
 
