@@ -35,6 +35,18 @@ before(() => {
     { labels: { 'mask.image_ratio': '0.5', 'train.batch_size': '128' }, top1: [0.32, 0.32], seconds: 50, flops: 1, batch: 128 },
     { labels: { 'mask.image_ratio': '0.75', 'train.batch_size': '256' }, top1: [0.29, 0.29], seconds: 40, flops: 1, batch: 256 },
   ]));
+  const zipColumns = f.addExperiment({
+    name: 'zip-columns', description: '', file: null,
+    axes: [{ name: 'eval.inference', labels: ['unmasked', 'masked'] }, { name: 'mask.image_ratio', labels: ['0.5', '0.75'] }, { name: 'train.batch_size', labels: ['128', '256'] }],
+    report: { rows: 'eval.inference', columns: 'mask.image_ratio', metrics: ['zero_shot_top1'], baseline: { 'eval.inference': 'unmasked' }, paper: null },
+    spec: {},
+  });
+  f.addJobs(zipColumns, jobsFor([
+    { labels: { 'eval.inference': 'unmasked', 'mask.image_ratio': '0.5', 'train.batch_size': '128' }, top1: [0.3], seconds: 10, flops: 1, batch: 128 },
+    { labels: { 'eval.inference': 'unmasked', 'mask.image_ratio': '0.75', 'train.batch_size': '256' }, top1: [0.2], seconds: 10, flops: 1, batch: 256 },
+    { labels: { 'eval.inference': 'masked', 'mask.image_ratio': '0.5', 'train.batch_size': '128' }, top1: [0.25], seconds: 10, flops: 1, batch: 128 },
+    { labels: { 'eval.inference': 'masked', 'mask.image_ratio': '0.75', 'train.batch_size': '256' }, top1: [0.15], seconds: 10, flops: 1, batch: 256 },
+  ]));
   f.addExperiment({
     name: 'planned', description: '', file: null,
     axes: [{ name: 'model.preset', labels: ['tiny', 'small'] }, { name: 'mask.image_ratio', labels: ['0', '0.5'] }],
@@ -151,6 +163,18 @@ describe('settings that name nothing, and experiments without jobs', () => {
 });
 
 describe('zip groups', () => {
+  test('an axis zipped with the columns axis of a grid fills the grid instead of splitting it into blocks', () => {
+    const data = loadExperiment(db, 'zip-columns');
+    const layout = resolveLayout(data);
+    assert.deepEqual(layout.groupAxes, []);
+    assert.deepEqual([...layout.columnCompanions.keys()], ['train.batch_size']);
+    const m = buildTable(data, layout);
+    assert.equal(m.groups.length, 1);
+    const texts = m.groups[0]!.rows.map((r) => r.cells.map((c, i) => cellLine(c, m.columns[i]!)));
+    assert.ok(texts.flat().every((t) => /\d/.test(t)), `every grid cell holds a number: ${JSON.stringify(texts)}`);
+    assert.ok(m.notes.some((n) => /train\.batch_size varies together with mask\.image_ratio \(a zip\): 0\.5 -> 128, 0\.75 -> 256/.test(n)));
+  });
+
   test('an axis zipped with the rows axis is shown beside the row, not as one-row blocks', () => {
     const data = loadExperiment(db, 'zip');
     const layout = resolveLayout(data);

@@ -22,6 +22,8 @@ export interface Layout {
    * Table 1a): shown beside the row label instead of as blocks that would hold one row each.
    */
   companions: Map<string, Map<string, string>>;
+  /** The same for the columns axis of a grid (Table 1d-f: batch size zipped with the mask ratio of the columns). */
+  columnCompanions: Map<string, Map<string, string>>;
   report: ReportSpec;
   /** Report settings that named no axis of the experiment, said on the page rather than dropped silently. */
   warnings: string[];
@@ -53,8 +55,10 @@ export function resolveLayout(data: ExperimentData): Layout {
   };
   const rowsAxis = report.rows && byName.has(report.rows) ? report.rows : (cellAxes[0] ?? null);
   const columnsAxis = report.columns && report.columns !== rowsAxis && byName.has(report.columns) ? report.columns : null;
-  const companions = rowsAxis ? findCompanions(data.jobs, rowsAxis, cellAxes.filter((a) => a !== rowsAxis && a !== columnsAxis)) : new Map();
-  const groupAxes = cellAxes.filter((a) => a !== rowsAxis && a !== columnsAxis && !companions.has(a));
+  const others = cellAxes.filter((a) => a !== rowsAxis && a !== columnsAxis);
+  const companions = rowsAxis ? findCompanions(data.jobs, rowsAxis, others) : new Map<string, Map<string, string>>();
+  const columnCompanions = columnsAxis ? findCompanions(data.jobs, columnsAxis, others.filter((a) => !companions.has(a))) : new Map<string, Map<string, string>>();
+  const groupAxes = others.filter((a) => !companions.has(a) && !columnCompanions.has(a));
   const warnings: string[] = [];
   const known = cellAxes.join(', ') || 'none';
   if (report.rows && report.rows !== rowsAxis) warnings.push(`report.rows is "${report.rows}", which is not an axis (axes: ${known}); rows use ${rowsAxis ?? 'no axis'}.`);
@@ -64,7 +68,7 @@ export function resolveLayout(data: ExperimentData): Layout {
     if (!a) warnings.push(`report.baseline names "${axis}", which is not an axis (axes: ${known}).`);
     else if (!a.labels.includes(label)) warnings.push(`report.baseline ${axis} = "${label}" is not one of its labels (${a.labels.join(', ')}).`);
   }
-  return { axes, cellAxes, rowsAxis, columnsAxis, groupAxes, companions, report, warnings };
+  return { axes, cellAxes, rowsAxis, columnsAxis, groupAxes, companions, columnCompanions, report, warnings };
 }
 
 /** Axes that take exactly one label per rows-axis label across the jobs, and more than one label overall. */
@@ -89,14 +93,17 @@ function findCompanions(jobs: readonly JobData[], rowsAxis: string, candidates: 
   return out;
 }
 
-/** The labels with the companions of their rows label filled in (and overridden: a baseline row brings its own). */
+/** The labels with the companions of their rows (and columns) label filled in (and overridden: a baseline row brings
+ * its own). */
 export function withCompanions(layout: Layout, labels: Record<string, string>): Record<string, string> {
-  const row = layout.rowsAxis ? labels[layout.rowsAxis] : undefined;
-  if (row === undefined || layout.companions.size === 0) return labels;
   const out = { ...labels };
-  for (const [axis, map] of layout.companions) {
-    const label = map.get(row);
-    if (label !== undefined) out[axis] = label;
+  for (const [axis, followed] of [[layout.rowsAxis, layout.companions], [layout.columnsAxis, layout.columnCompanions]] as const) {
+    const value = axis ? labels[axis] : undefined;
+    if (value === undefined) continue;
+    for (const [companion, map] of followed) {
+      const label = map.get(value);
+      if (label !== undefined) out[companion] = label;
+    }
   }
   return out;
 }

@@ -168,7 +168,7 @@ function oursFor(builder: TableBuilder, labels: Record<string, string>, metric: 
 
 /** Combinations (present in the jobs) of our axes the paper table does not cover. */
 function extraCombos(layout: Layout, jobs: readonly JobData[], covered: (string | null)[]): Record<string, string>[] {
-  const extra = layout.cellAxes.filter((a) => !covered.includes(a) && !layout.companions.has(a));
+  const extra = layout.cellAxes.filter((a) => !covered.includes(a) && !layout.companions.has(a) && !layout.columnCompanions.has(a));
   const seen = new Map<string, Record<string, string>>();
   for (const j of jobs) {
     const c: Record<string, string> = {};

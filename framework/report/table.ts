@@ -189,6 +189,9 @@ export class TableBuilder {
     const notes: string[] = [...layout.warnings];
     if (columnsAxis) notes.push(`Grid of ${metric}: rows ${rowsAxis}, columns ${columnsAxis}.`);
     if (layout.companions.size) notes.push(`${[...layout.companions.keys()].join(', ')} varies together with ${rowsAxis} (a zip), shown beside each row.`);
+    for (const [axis, map] of layout.columnCompanions) {
+      notes.push(`${axis} varies together with ${columnsAxis} (a zip): ${[...map].map(([c, v]) => `${c} -> ${v}`).join(', ')}.`);
+    }
     if (layout.groupAxes.length) notes.push(`One block per ${layout.groupAxes.join(' × ')} (not averaged over).`);
     notes.push(
       `Mean ± sample std over seeds; n = finished seeds${columnsAxis ? '' : ' of the row (a cell states its own n only where it differs)'}; ` +
