@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
  * peak_memory_bytes, bytes held by live tensors, was equal in repeated runs but once differed 7x with identical losses,
  * so it is not compared). Everything else a job records (results, losses, evaluations, samples_seen) is the same bit
  * for bit on one backend. */
-export const TIMING_RESULTS = new Set(['train_seconds', 'peak_rss_bytes', 'peak_memory_bytes']);
+export const TIMING_RESULTS = new Set(['train_seconds', 'eval_seconds', 'setup_seconds', 'pretune_train_seconds', 'peak_rss_bytes', 'peak_memory_bytes']);
 export const TIMING_METRICS = new Set(['elapsed_seconds', 'pairs_per_second']);
 
 export interface RecordedJob {
