@@ -10,6 +10,7 @@ import { createExecutor, EXECUTOR_NAMES, type ExecutorName } from '../run/create
 import { LogProgress, TerminalProgress } from '../run/progress.js';
 import { Sweep } from '../run/runner.js';
 import { loadSpec } from '../spec/load-spec.js';
+import { labelsText } from '../spec/label.js';
 import { SpecError } from '../spec/spec-error.js';
 import { specRecord } from '../spec/spec-record.js';
 import { DEFAULT_DB, EXIT, fail, gitCommit, intFlag, openStore, parseCli } from './common.js';
@@ -139,7 +140,7 @@ process.exit(interrupted ? EXIT.interrupted : summary.failed > 0 ? EXIT.failed :
 
 function printPlan(name: string, grid: Job[]): void {
   const rows = grid.map((job) => ({ job, cost: estimateTrainCost(job.config) }));
-  const labelWidth = Math.max(6, ...grid.map((j) => labelsText(j).length));
+  const labelWidth = Math.max(6, ...grid.map((j) => labelsText(j.labels).length));
   const evalOnly = grid.filter((j) => j.sourceIndex !== null).length;
   console.log(`${name}: ${grid.length} jobs${evalOnly ? ` (${evalOnly} evaluation-only, reusing trained weights)` : ''} (dry run: nothing is run or recorded)`);
   console.log(`${'#'.padStart(4)}  ${'labels'.padEnd(labelWidth)}  ${'hash'.padEnd(16)}  ${'steps'.padStart(7)}  ${'samples'.padStart(9)}  ${'GFLOPs'.padStart(10)}`);
@@ -148,13 +149,9 @@ function printPlan(name: string, grid: Job[]): void {
       job.sourceIndex === null
         ? `${String(cost.steps).padStart(7)}  ${String(cost.samples).padStart(9)}  ${(cost.total_flops / 1e9).toFixed(1).padStart(10)}`
         : `evaluates the weights of #${job.sourceIndex}`;
-    console.log(`${String(job.index).padStart(4)}  ${labelsText(job).padEnd(labelWidth)}  ${job.hash}  ${columns}`);
+    console.log(`${String(job.index).padStart(4)}  ${labelsText(job.labels).padEnd(labelWidth)}  ${job.hash}  ${columns}`);
   }
   const total = rows.filter((r) => r.job.sourceIndex === null).reduce((s, r) => s + r.cost.total_flops, 0);
   console.log(`total: ${grid.length} jobs, ${(total / 1e12).toFixed(3)} TFLOPs of training (analytic estimate)`);
 }
 
-function labelsText(job: Job): string {
-  const parts = Object.entries(job.labels).map(([k, v]) => `${k}=${v}`);
-  return parts.length > 0 ? parts.join(' ') : '(base)';
-}

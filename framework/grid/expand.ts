@@ -5,7 +5,7 @@
  */
 import { resolveConfig, type PartialTrainConfig, type TrainConfig } from '../../models/config.js';
 import { setPath } from '../spec/config-paths.js';
-import { labelOf } from '../spec/label.js';
+import { cellKey, labelOf } from '../spec/label.js';
 import { SpecError, type Location, type SpecProblem } from '../spec/spec-error.js';
 import type { CellPattern, ExperimentSpec } from '../spec/types.js';
 import { configHash } from './config-hash.js';
@@ -55,10 +55,10 @@ export function expandGrid(spec: ExperimentSpec, checkConfig: ConfigChecker = ()
     try {
       config = resolveConfig(partial as PartialTrainConfig);
     } catch (err) {
-      problems.push({ where: cell.where, key: cellName(cell), message: (err as Error).message });
+      problems.push({ where: cell.where, key: cellKey(cell.labels), message: (err as Error).message });
       continue;
     }
-    for (const problem of checkConfig(config)) problems.push({ where: whereOf(problem, cell, spec), key: cellName(cell), message: problem });
+    for (const problem of checkConfig(config)) problems.push({ where: whereOf(problem, cell, spec), key: cellKey(cell.labels), message: problem });
     const hash = configHash(config);
     if (seen.has(hash)) continue;
     seen.add(hash);
@@ -83,11 +83,6 @@ export function trainingKey(config: TrainConfig): string {
 
 function matches(pattern: CellPattern, cell: Cell): boolean {
   return Object.entries(pattern.labels).every(([name, label]) => cell.labels[name] === label);
-}
-
-function cellName(cell: Cell): string {
-  const labels = Object.entries(cell.labels).map(([k, v]) => `${k}=${v}`);
-  return labels.length > 0 ? `cell {${labels.join(', ')}}` : 'base';
 }
 
 /** A cell problem points at the spec value it is about: the axis value when the key is an axis, else the base field. */

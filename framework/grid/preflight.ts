@@ -4,6 +4,7 @@
  */
 import { loadDataset } from '../../models/data/load.js';
 import { ConfigError } from '../../models/events.js';
+import { cellKey } from '../spec/label.js';
 import type { SpecProblem } from '../spec/spec-error.js';
 import type { ExperimentSpec } from '../spec/types.js';
 import { canonicalJson } from './config-hash.js';
@@ -21,8 +22,7 @@ export async function preflightData(spec: ExperimentSpec, jobs: Job[]): Promise<
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       const where = spec.baseWhere.get(err.key) ?? job.where;
-      const labels = Object.entries(job.labels).map(([k, v]) => `${k}=${v}`);
-      problems.push({ where, key: labels.length ? `cell {${labels.join(', ')}}` : 'base', message: err.message });
+      problems.push({ where, key: cellKey(job.labels), message: err.message });
     }
   }
   return problems;

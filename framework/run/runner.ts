@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { TrainConfig } from '../../models/config.js';
 import type { Job } from '../grid/job.js';
+import { labelsText } from '../spec/label.js';
 import type { ResultStore, MetricPoint } from '../store/result-store.js';
 import type { JobRow, JobStatus, ResolvedSpecRecord } from '../store/types.js';
 import type { Executor, JobExtras, JobOutcome } from './executor.js';
@@ -206,7 +207,7 @@ export class Sweep {
       // Another sweep of the same experiment took (or finished) it since we listed the jobs.
       return { status: 'elsewhere', retryable: false };
     }
-    const view: JobView = { id: jobId, label: labelText(job.labels), step: 0, totalSteps: this.options.plannedSteps(job.config), startedAt: Date.now(), loss: null };
+    const view: JobView = { id: jobId, label: labelsText(job.labels), step: 0, totalSteps: this.options.plannedSteps(job.config), startedAt: Date.now(), loss: null };
     progress.started(view, attempt);
 
     let buffer: MetricPoint[] = [];
@@ -291,11 +292,6 @@ const TRAINING_RESULTS = ['train_seconds', 'train_flops', 'samples_seen', 'steps
 
 function trainingResults(results: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(results).filter(([name]) => TRAINING_RESULTS.includes(name)));
-}
-
-function labelText(labels: Record<string, string>): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}=${v}`);
-  return parts.length > 0 ? parts.join(' ') : '(base)';
 }
 
 function resultText(results: Record<string, number>): string {

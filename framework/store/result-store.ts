@@ -49,6 +49,8 @@ export interface ExperimentInfo {
 }
 
 const now = (): string => new Date().toISOString();
+/** SQLite has no NaN: a diverged value is stored as NULL. */
+const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
 export class ResultStore {
   private constructor(
@@ -199,9 +201,8 @@ export class ResultStore {
 
   /** Appends curve points and refreshes the heartbeat, in one transaction. */
   appendMetrics(jobId: number, points: MetricPoint[], lastStep: number | null): void {
-    const insert = this.db.prepare('INSERT INTO metrics (job_id, step, name, value, elapsed_seconds) VALUES (?, ?, ?, ?, ?)');
     this.db.transaction(() => {
-      for (const p of points) insert.run(jobId, p.step, p.name, Number.isFinite(p.value) ? p.value : null, p.elapsed_seconds);
+      this.insertMetrics(jobId, points);
       this.db.prepare('UPDATE jobs SET heartbeat_at = ?, last_step = COALESCE(?, last_step) WHERE id = ?').run(now(), lastStep, jobId);
     }).immediate();
   }
@@ -218,10 +219,9 @@ export class ResultStore {
   ): void {
     const insert = this.db.prepare('INSERT OR REPLACE INTO results (job_id, name, value) VALUES (?, ?, ?)');
     const artifact = this.db.prepare('INSERT OR REPLACE INTO artifacts (job_id, name, path) VALUES (?, ?, ?)');
-    const metric = this.db.prepare('INSERT INTO metrics (job_id, step, name, value, elapsed_seconds) VALUES (?, ?, ?, ?, ?)');
     this.db.transaction(() => {
-      for (const p of lastPoints) metric.run(jobId, p.step, p.name, Number.isFinite(p.value) ? p.value : null, p.elapsed_seconds);
-      for (const [name, value] of Object.entries(results)) insert.run(jobId, name, Number.isFinite(value) ? value : null);
+      this.insertMetrics(jobId, lastPoints);
+      for (const [name, value] of Object.entries(results)) insert.run(jobId, name, finiteOrNull(value));
       for (const [name, path] of Object.entries(artifacts)) artifact.run(jobId, name, path);
       midway?.();
       this.db
@@ -232,13 +232,18 @@ export class ResultStore {
 
   /** Records a failed or interrupted attempt (with any last curve points). */
   endAttempt(jobId: number, status: Extract<JobStatus, 'failed' | 'interrupted'>, error: string, lastPoints: MetricPoint[], lastStep: number | null): void {
-    const metric = this.db.prepare('INSERT INTO metrics (job_id, step, name, value, elapsed_seconds) VALUES (?, ?, ?, ?, ?)');
     this.db.transaction(() => {
-      for (const p of lastPoints) metric.run(jobId, p.step, p.name, Number.isFinite(p.value) ? p.value : null, p.elapsed_seconds);
+      this.insertMetrics(jobId, lastPoints);
       this.db
         .prepare('UPDATE jobs SET status = ?, ended_at = ?, error = ?, last_step = COALESCE(?, last_step) WHERE id = ?')
         .run(status, now(), error, lastStep, jobId);
     }).immediate();
+  }
+
+  /** Curve points, inside the caller's transaction; NaN/Inf are stored as NULL. */
+  private insertMetrics(jobId: number, points: MetricPoint[]): void {
+    const insert = this.db.prepare('INSERT INTO metrics (job_id, step, name, value, elapsed_seconds) VALUES (?, ?, ?, ?, ?)');
+    for (const p of points) insert.run(jobId, p.step, p.name, finiteOrNull(p.value), p.elapsed_seconds);
   }
 
   /** Results of a job by name. */
