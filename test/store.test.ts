@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ResultStore, StoreError } from '../framework/store/result-store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../framework/store/schema.js';
-import { tempDir } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { ROOT, tempDir } from './helpers.js';
 
 function freshStore() {
   const path = join(tempDir(), 'sub', 'results.db');
@@ -114,5 +115,26 @@ test('store: a version-1 database is migrated in place and keeps its rows', () =
   const job = store.job(1);
   assert.equal(job.status, 'done');
   assert.equal(job.source_job_id, null);
+  store.close();
+});
+
+test('store: several coordinators creating one new database at the same moment all open it', async () => {
+  const path = join(tempDir(), 'race', 'results.db');
+  // Real separate processes, started together, each opening (and so creating or migrating) the same new file.
+  const script = `import { ResultStore } from ${JSON.stringify(join(ROOT, 'framework/store/result-store.ts'))}; ResultStore.open(process.env.RACE_DB).close(); console.log('ok');`;
+  const runs = await Promise.all(
+    Array.from({ length: 6 }, () =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, env: { ...process.env, RACE_DB: path } });
+        let out = '';
+        child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+        child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+        child.on('exit', (code) => resolve({ code, out }));
+      }),
+    ),
+  );
+  for (const r of runs) assert.equal(r.code, 0, r.out);
+  const store = ResultStore.open(path, { readonly: true });
+  assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   store.close();
 });

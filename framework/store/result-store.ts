@@ -85,15 +85,19 @@ export class ResultStore {
   }
 
   private prepare(readonly: boolean): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    const appId = this.db.pragma('application_id', { simple: true }) as number;
+    // One read transaction, so that a coordinator migrating the same file at this moment is seen either wholly or
+    // not at all (never its tables without its application id).
+    const { version, appId, tables } = this.db.transaction(() => ({
+      version: this.db.pragma('user_version', { simple: true }) as number,
+      appId: this.db.pragma('application_id', { simple: true }) as number,
+      tables: (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name),
+    }))();
     if (version > SCHEMA_VERSION) {
       throw new StoreError(
         `the results database ${this.path} has schema version ${version}, newer than this release understands (${SCHEMA_VERSION}). ` +
           'It was written by a newer flip-sweep: upgrade, or pass --db PATH to use another database. Nothing was changed.',
       );
     }
-    const tables = (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
     if (appId !== APPLICATION_ID && tables.length > 0) {
       throw new StoreError(
         `${this.path} is an SQLite database of something else (tables: ${tables.slice(0, 5).join(', ')}), not a flip-sweep results database. ` +
@@ -108,7 +112,9 @@ export class ResultStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     const migrate = this.db.transaction(() => {
-      for (let v = version; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]);
+      // Under the write lock: another coordinator may have migrated since the read above; start from what is there now.
+      const current = this.db.pragma('user_version', { simple: true }) as number;
+      for (let v = current; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]);
       this.db.pragma(`application_id = ${APPLICATION_ID}`);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     });
