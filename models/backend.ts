@@ -13,7 +13,9 @@ import { ConfigError } from './events.js';
 import { registerLoopedBatchMatMul } from './kernels/batch-matmul-wasm.js';
 import { registerZeroCopyIdentity } from './kernels/identity-wasm.js';
 import { registerBlockedTranspose } from './kernels/transpose-wasm.js';
+import { registerRowGather } from './kernels/gather-wasm.js';
 import { registerUnsortedSegmentSum } from './kernels/unsorted-segment-sum.js';
+import { registerNativeKernels } from './kernels/native/register.js';
 import { useTensorflow, type TensorflowOptions } from './backends/tensorflow.js';
 import { useWebgpu } from './backends/webgpu.js';
 
@@ -21,6 +23,8 @@ export interface BackendInfo {
   /** Backend actually in use: 'wasm', 'cpu', 'webgpu' or 'tensorflow'. */
   backend: string;
   device: string;
+  /** wasm only: whether the native kernel add-on (models/kernels/native) is in use. */
+  native?: boolean;
 }
 
 const require = createRequire(import.meta.url);
@@ -38,8 +42,10 @@ async function useWasm(): Promise<BackendInfo> {
   const looped = registerLoopedBatchMatMul();
   registerZeroCopyIdentity();
   registerBlockedTranspose();
+  registerRowGather();
+  const native = registerNativeKernels();
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  return { backend: 'wasm', device: `cpu (wasm${simd ? ' simd' : ''}, 1 thread${looped ? '' : ', generic batched matMul'})` };
+  return { backend: 'wasm', device: `cpu (wasm${simd ? ' simd' : ''}, 1 thread${looped ? '' : ', generic batched matMul'}; ${native.description})`, native: native.active };
 }
 
 async function useCpu(): Promise<BackendInfo> {

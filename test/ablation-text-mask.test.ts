@@ -105,7 +105,9 @@ test('dropped tokens cost no compute: every text-encoder kernel runs on B*K toke
     const full = await shapesOf(() => model.embedTexts(ids, fullPositions(b, T), b));
     const heads = config.model.text.heads;
     assert.ok(full.some((s) => s[0] === b * T), 'unmasked: some kernel on B*T rows');
-    assert.ok(full.some((s) => s.join() === [b * heads, T, T].join()), 'unmasked: [B*H, T, T] attention scores');
+    // Attention probabilities: [B*H, L, L] from the plain ops, [B, H, L, L] from the native kernel.
+    const isScores = (s: number[], len: number) => s.length >= 3 && s.slice(-2).join() === `${len},${len}` && s.slice(0, -2).reduce((x, y) => x * y, 1) === b * heads;
+    assert.ok(full.some((s) => isScores(s, T)), 'unmasked: [B*H, T, T] attention scores');
 
     const m = maskText(ids, b, 0.5, 'prioritized', PAD, makeRng(1));
     assert.equal(m.ids.length, b * 8);
@@ -113,7 +115,7 @@ test('dropped tokens cost no compute: every text-encoder kernel runs on B*K toke
     const bad = masked.filter((s) => s[0] === b * T || s.join().endsWith(`${T},${T}`));
     assert.deepEqual(bad, [], `kernels still on the full length: ${JSON.stringify(bad.slice(0, 5))}`);
     assert.ok(masked.some((s) => s[0] === b * 8), 'masked: kernels on B*K rows');
-    assert.ok(masked.some((s) => s.join() === [b * heads, 8, 8].join()), 'masked: [B*H, K, K] attention scores');
+    assert.ok(masked.some((s) => isScores(s, 8)), 'masked: [B*H, K, K] attention scores');
     const out = model.embedTexts(m.ids, m.positions, b);
     assert.deepEqual(out.shape, [b, config.model.embed_dim]);
     out.dispose();

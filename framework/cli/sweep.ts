@@ -70,7 +70,8 @@ const run = spec.run;
 const executorName = (args.values.executor ?? run.executor ?? 'local') as ExecutorName;
 if (!EXECUTOR_NAMES.includes(executorName)) fail(`--executor: found "${executorName}"; allowed: ${EXECUTOR_NAMES.join(', ')}`, EXIT.invalid);
 const gpus = args.values.gpus?.split(',').map((g) => g.trim()).filter(Boolean) ?? run.gpus?.map(String);
-// Local: one job per GPU when GPUs are given, else one per CPU core (each job uses one thread). Slurm and BullMQ:
+// Local: one job per GPU when GPUs are given, else one per CPU core (each job's native kernels then use one thread;
+// with --concurrency 1 a job gets every core). Slurm and BullMQ:
 // every job is handed over at once; the workers or the cluster decide how many run.
 const defaultConcurrency = executorName === 'local' ? (gpus?.length ?? availableParallelism()) : Math.max(1, jobs.length);
 const concurrency = intFlag('concurrency', args.values.concurrency, run.concurrency ?? defaultConcurrency, 1);
@@ -88,6 +89,7 @@ try {
     experiment: spec.name,
     redis: args.values.redis ?? run.redis,
     gpus,
+    threadsPerJob: Math.max(1, Math.floor(availableParallelism() / concurrency)),
     slurm: {
       partition: args.values.partition ?? run.slurm?.partition,
       time: args.values.time ?? run.slurm?.time,

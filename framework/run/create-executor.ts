@@ -10,6 +10,8 @@ export interface ExecutorOptions {
   redis?: string;
   /** local: GPU ids to hand out, one job per GPU at a time. */
   gpus?: string[];
+  /** local: threads each job's native kernels may use (the CPUs divided among the jobs that run at once). */
+  threadsPerJob?: number;
   /** slurm: sbatch settings. */
   slurm?: { partition?: string; time?: string; cpus?: number; gpus?: number; mem?: string; extra?: string[]; workDir?: string };
   /** The experiment being run (queue names, manifests). */
@@ -19,7 +21,7 @@ export interface ExecutorOptions {
 export async function createExecutor(name: ExecutorName, options: ExecutorOptions): Promise<Executor> {
   switch (name) {
     case 'local':
-      return new LocalExecutor({ gpus: options.gpus });
+      return new LocalExecutor({ gpus: options.gpus, threadsPerJob: options.threadsPerJob });
     case 'bullmq':
       if (!options.redis) throw new Error('--executor bullmq: --redis URL is required (e.g. --redis redis://127.0.0.1:6379)');
       // Loaded only when asked for: a local sweep needs neither Redis clients nor Slurm tooling.

@@ -14,8 +14,12 @@ export class LocalExecutor implements Executor {
   private readonly freeGpus: string[];
   private readonly waiting: ((gpu: string) => void)[] = [];
 
-  /** With `gpus`, each job gets one of them to itself (CUDA_VISIBLE_DEVICES and FLIP_DEVICE in its environment). */
-  constructor(private readonly options: { gpus?: string[]; env?: NodeJS.ProcessEnv } = {}) {
+  /**
+   * With `gpus`, each job gets one of them to itself (CUDA_VISIBLE_DEVICES and FLIP_DEVICE in its environment).
+   * `threadsPerJob` becomes FLIP_NATIVE_THREADS (the native kernels' threads) unless the environment already sets it,
+   * so that jobs running side by side share the cores instead of fighting over them.
+   */
+  constructor(private readonly options: { gpus?: string[]; env?: NodeJS.ProcessEnv; threadsPerJob?: number } = {}) {
     this.freeGpus = [...(options.gpus ?? [])];
   }
 
@@ -41,6 +45,7 @@ export class LocalExecutor implements Executor {
     return new Promise((resolve) => {
       const env = { ...(this.options.env ?? process.env) };
       if (gpu !== null) Object.assign(env, { CUDA_VISIBLE_DEVICES: gpu, FLIP_DEVICE: gpu });
+      if (this.options.threadsPerJob !== undefined && env.FLIP_NATIVE_THREADS === undefined) env.FLIP_NATIVE_THREADS = String(this.options.threadsPerJob);
       const child = fork(JOB_PROCESS, [], {
         execArgv: ['--import', 'tsx'],
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],

@@ -2,7 +2,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TransformerShape } from '../config.js';
 import { attention, makeAttention, type AttentionParams } from './attention.js';
-import { layerNorm } from './layernorm.js';
+import { nativeAttentionSublayer, nativeMlpSublayer } from '../kernels/native/ops.js';
+import { nativeKernelsActive } from '../kernels/native/register.js';
+import { layerNorm, LN_EPS } from './layernorm.js';
 import { makeMlp, mlp, type MlpParams } from './mlp.js';
 import type { ParamStore } from './params.js';
 
@@ -43,6 +45,14 @@ export function makeBlocks(store: ParamStore, prefix: string, shape: Transformer
 /** x [B*T, D] -> [B*T, D]. */
 export function runBlocks(blocks: BlockParams[], x: tf.Tensor2D, batch: number, tokens: number, keyBias: tf.Tensor4D | null): tf.Tensor2D {
   let h = x;
+  if (nativeKernelsActive()) {
+    // Each half block is one native kernel each way (the same arithmetic as below).
+    for (const b of blocks) {
+      h = nativeAttentionSublayer(h, b.ln1, b.attn, keyBias, batch, tokens, LN_EPS);
+      h = nativeMlpSublayer(h, b.ln2, b.mlp, LN_EPS);
+    }
+    return h;
+  }
   for (const b of blocks) {
     h = tf.add(h, attention(b.attn, applyLayerNorm(b.ln1, h), batch, tokens, keyBias));
     h = tf.add(h, mlp(b.mlp, applyLayerNorm(b.ln2, h)));

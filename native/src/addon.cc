@@ -1,0 +1,418 @@
+// Node-API entry points of the flip_kernels add-on. Every kernel works in place on Float32Array views that the caller
+// made of the tensors' own memory (the wasm heap): no copies. The TypeScript side (models/kernels/native/) checks shapes
+// against tensors; this file checks again that every view is long enough for the sizes given, so that a wrong size is
+// a JavaScript exception, never a read or write outside an array.
+#include <node_api.h>
+
+#include <cstdint>
+#include <string>
+
+#include "gemm.h"
+#include "kernels.h"
+
+namespace {
+
+// Reads a call's arguments by position; the first problem throws a JavaScript error and makes ok() false.
+class Args {
+ public:
+  Args(napi_env env, napi_callback_info info, const char* fn, size_t expected) : env_(env), fn_(fn) {
+    argc_ = kMax;
+    napi_get_cb_info(env, info, &argc_, argv_, nullptr, nullptr);
+    if (argc_ != expected) fail("expected " + std::to_string(expected) + " arguments, got " + std::to_string(argc_));
+  }
+
+  bool ok() const { return ok_; }
+
+  // A Float32Array with at least `need` elements.
+  float* floats(size_t i, const char* name, int64_t need) { return ok_ ? floats_of(argv_[i], name, need) : nullptr; }
+
+  // Element j of argument i, an array of Float32Arrays (a group of weights, saved tensors or gradients).
+  float* floats_in(size_t i, uint32_t j, const std::string& name, int64_t need) {
+    if (!ok_) return nullptr;
+    bool is_array = false;
+    napi_is_array(env_, argv_[i], &is_array);
+    napi_value element;
+    if (!is_array || napi_get_element(env_, argv_[i], j, &element) != napi_ok) {
+      fail(name + ": expected an array of Float32Arrays");
+      return nullptr;
+    }
+    return floats_of(element, name.c_str(), need);
+  }
+
+  // null, or a Float32Array with at least `need` elements.
+  float* optional_floats(size_t i, const char* name, int64_t need) {
+    if (!ok_) return nullptr;
+    napi_valuetype type;
+    napi_typeof(env_, argv_[i], &type);
+    return type == napi_null || type == napi_undefined ? nullptr : floats(i, name, need);
+  }
+
+  int64_t integer(size_t i, const char* name) {
+    int64_t v = 0;
+    if (ok_ && (napi_get_value_int64(env_, argv_[i], &v) != napi_ok || v < 0)) fail(std::string(name) + ": expected an integer >= 0");
+    return v;
+  }
+
+  float number(size_t i, const char* name) {
+    double v = 0;
+    if (ok_ && napi_get_value_double(env_, argv_[i], &v) != napi_ok) fail(std::string(name) + ": expected a number");
+    return static_cast<float>(v);
+  }
+
+  bool boolean(size_t i, const char* name) {
+    bool v = false;
+    if (ok_ && napi_get_value_bool(env_, argv_[i], &v) != napi_ok) fail(std::string(name) + ": expected a boolean");
+    return v;
+  }
+
+ private:
+  static constexpr size_t kMax = 16;
+
+  float* floats_of(napi_value value, const char* name, int64_t need) {
+    bool is_typed = false;
+    napi_is_typedarray(env_, value, &is_typed);
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (!is_typed || napi_get_typedarray_info(env_, value, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_float32_array) {
+      fail(std::string(name) + ": expected a Float32Array");
+      return nullptr;
+    }
+    if (static_cast<int64_t>(length) < need) {
+      fail(std::string(name) + ": has " + std::to_string(length) + " floats, needs " + std::to_string(need));
+      return nullptr;
+    }
+    return static_cast<float*>(data);
+  }
+
+  void fail(const std::string& message) {
+    if (ok_) napi_throw_error(env_, "FLIP_NATIVE", (std::string(fn_) + ": " + message).c_str());
+    ok_ = false;
+  }
+  napi_env env_;
+  const char* fn_;
+  size_t argc_;
+  napi_value argv_[kMax];
+  bool ok_ = true;
+};
+
+// Elements a strided batch spans: the last matrix starts at (batch - 1) * stride.
+int64_t span(int64_t batch, int64_t stride, int64_t size) { return batch == 0 ? 0 : (batch - 1) * stride + size; }
+
+// gemm(a, b, c, batch, m, n, k, transA, transB, strideA, strideB, strideC, accumulate)
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  Args in(env, info, "gemm", 13);
+  GemmShape s;
+  s.batch = in.integer(3, "batch");
+  s.m = in.integer(4, "m");
+  s.n = in.integer(5, "n");
+  s.k = in.integer(6, "k");
+  s.trans_a = in.boolean(7, "transA");
+  s.trans_b = in.boolean(8, "transB");
+  s.stride_a = in.integer(9, "strideA");
+  s.stride_b = in.integer(10, "strideB");
+  s.stride_c = in.integer(11, "strideC");
+  s.accumulate = in.boolean(12, "accumulate");
+  const float* a = in.floats(0, "a", span(s.batch, s.stride_a, s.m * s.k));
+  const float* b = in.floats(1, "b", span(s.batch, s.stride_b, s.k * s.n));
+  float* c = in.floats(2, "c", span(s.batch, s.stride_c, s.m * s.n));
+  if (in.ok()) gemm_batched(s, a, b, c);
+  return nullptr;
+}
+
+// linearForward(x, w, bias | null, out, n, din, dout)
+napi_value LinearForward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "linearForward", 7);
+  const int64_t n = in.integer(4, "n"), din = in.integer(5, "din"), dout = in.integer(6, "dout");
+  const float* x = in.floats(0, "x", n * din);
+  const float* w = in.floats(1, "w", din * dout);
+  const float* bias = in.optional_floats(2, "bias", dout);
+  float* out = in.floats(3, "out", n * dout);
+  if (in.ok()) linear_forward(x, w, bias, nullptr, out, n, din, dout);
+  return nullptr;
+}
+
+// columnSums(x, sums, n, d)
+napi_value ColumnSums(napi_env env, napi_callback_info info) {
+  Args in(env, info, "columnSums", 4);
+  const int64_t n = in.integer(2, "n"), d = in.integer(3, "d");
+  const float* x = in.floats(0, "x", n * d);
+  float* sums = in.floats(1, "sums", d);
+  if (in.ok()) column_sums(x, sums, n, d);
+  return nullptr;
+}
+
+// layerNormForward(x, gamma, beta, eps, y, xhat, rstd, n, d)
+napi_value LayerNormForward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "layerNormForward", 9);
+  const int64_t n = in.integer(7, "n"), d = in.integer(8, "d");
+  const float eps = in.number(3, "eps");
+  const float* x = in.floats(0, "x", n * d);
+  const float* gamma = in.floats(1, "gamma", d);
+  const float* beta = in.floats(2, "beta", d);
+  float* y = in.floats(4, "y", n * d);
+  float* xhat = in.floats(5, "xhat", n * d);
+  float* rstd = in.floats(6, "rstd", n);
+  if (in.ok()) layer_norm_forward(x, gamma, beta, eps, y, xhat, rstd, n, d);
+  return nullptr;
+}
+
+// layerNormBackward(dy, xhat, rstd, gamma, dx, dgamma, dbeta, n, d)
+napi_value LayerNormBackward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "layerNormBackward", 9);
+  const int64_t n = in.integer(7, "n"), d = in.integer(8, "d");
+  const float* dy = in.floats(0, "dy", n * d);
+  const float* xhat = in.floats(1, "xhat", n * d);
+  const float* rstd = in.floats(2, "rstd", n);
+  const float* gamma = in.floats(3, "gamma", d);
+  float* dx = in.floats(4, "dx", n * d);
+  float* dgamma = in.floats(5, "dgamma", d);
+  float* dbeta = in.floats(6, "dbeta", d);
+  if (in.ok()) layer_norm_backward(dy, xhat, rstd, gamma, nullptr, dx, dgamma, dbeta, n, d);
+  return nullptr;
+}
+
+// quickGeluForward(x, y, count)
+napi_value QuickGeluForward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "quickGeluForward", 3);
+  const int64_t count = in.integer(2, "count");
+  const float* x = in.floats(0, "x", count);
+  float* y = in.floats(1, "y", count);
+  if (in.ok()) quick_gelu_forward(x, y, count);
+  return nullptr;
+}
+
+// quickGeluBackward(dy, x, dx, count)
+napi_value QuickGeluBackward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "quickGeluBackward", 4);
+  const int64_t count = in.integer(3, "count");
+  const float* dy = in.floats(0, "dy", count);
+  const float* x = in.floats(1, "x", count);
+  float* dx = in.floats(2, "dx", count);
+  if (in.ok()) quick_gelu_backward(dy, x, dx, count);
+  return nullptr;
+}
+
+AttentionShape attention_shape(Args& in, size_t first) {
+  AttentionShape s;
+  s.batch = in.integer(first, "batch");
+  s.tokens = in.integer(first + 1, "tokens");
+  s.heads = in.integer(first + 2, "heads");
+  s.head_dim = in.integer(first + 3, "headDim");
+  s.scale = in.number(first + 4, "scale");
+  return s;
+}
+
+// attentionForward(q, k, v, keyBias | null, out, probs, batch, tokens, heads, headDim, scale)
+napi_value AttentionForward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "attentionForward", 11);
+  const AttentionShape s = attention_shape(in, 6);
+  const int64_t rows = s.batch * s.tokens * s.heads * s.head_dim;
+  const float* q = in.floats(0, "q", rows);
+  const float* k = in.floats(1, "k", rows);
+  const float* v = in.floats(2, "v", rows);
+  const float* key_bias = in.optional_floats(3, "keyBias", s.batch * s.tokens);
+  float* out = in.floats(4, "out", rows);
+  float* probs = in.floats(5, "probs", s.batch * s.heads * s.tokens * s.tokens);
+  if (in.ok()) attention_forward(s, q, k, v, key_bias, out, probs);
+  return nullptr;
+}
+
+// attentionBackward(q, k, v, probs, dout, dq, dk, dv, batch, tokens, heads, headDim, scale)
+napi_value AttentionBackward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "attentionBackward", 13);
+  const AttentionShape s = attention_shape(in, 8);
+  const int64_t rows = s.batch * s.tokens * s.heads * s.head_dim;
+  const float* q = in.floats(0, "q", rows);
+  const float* k = in.floats(1, "k", rows);
+  const float* v = in.floats(2, "v", rows);
+  const float* probs = in.floats(3, "probs", s.batch * s.heads * s.tokens * s.tokens);
+  const float* dout = in.floats(4, "dout", rows);
+  float* dq = in.floats(5, "dq", rows);
+  float* dk = in.floats(6, "dk", rows);
+  float* dv = in.floats(7, "dv", rows);
+  if (in.ok()) attention_backward(s, q, k, v, probs, dout, dq, dk, dv);
+  return nullptr;
+}
+
+// adamwUpdate(p, g, m, v, out, count, lr, beta1, beta2, eps, weightDecay, c1, c2, vFloor)
+napi_value AdamwUpdate(napi_env env, napi_callback_info info) {
+  Args in(env, info, "adamwUpdate", 14);
+  const int64_t count = in.integer(5, "count");
+  AdamWStep s;
+  s.lr = in.number(6, "lr");
+  s.beta1 = in.number(7, "beta1");
+  s.beta2 = in.number(8, "beta2");
+  s.eps = in.number(9, "eps");
+  s.weight_decay = in.number(10, "weightDecay");
+  s.c1 = in.number(11, "c1");
+  s.c2 = in.number(12, "c2");
+  s.v_floor = in.number(13, "vFloor");
+  const float* p = in.floats(0, "p", count);
+  const float* g = in.floats(1, "g", count);
+  float* m = in.floats(2, "m", count);
+  float* v = in.floats(3, "v", count);
+  float* out = in.floats(4, "out", count);
+  if (in.ok()) adamw_update(s, p, g, m, v, out, count);
+  return nullptr;
+}
+
+// The groups of arrays the sublayer kernels take, in this order (models/kernels/native/register.ts builds them).
+const char* const kAttentionWeights[] = {"lnGamma", "lnBeta", "wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo"};
+const char* const kAttentionSaved[] = {"xhat", "rstd", "q", "k", "v", "probs", "ctx"};
+const char* const kMlpWeights[] = {"lnGamma", "lnBeta", "w1", "b1", "w2", "b2"};
+const char* const kMlpSaved[] = {"xhat", "rstd", "u", "z"};
+
+// Sizes in floats of the attention weights, saved tensors and gradients (gradients: dh, then one per weight).
+void attention_sizes(const AttentionShape& s, int64_t weights[10], int64_t saved[7]) {
+  const int64_t n = s.batch * s.tokens, d = s.heads * s.head_dim;
+  const int64_t w[10] = {d, d, d * d, d, d * d, d, d * d, d, d * d, d};
+  const int64_t sv[7] = {n * d, n, n * d, n * d, n * d, s.batch * s.heads * s.tokens * s.tokens, n * d};
+  for (int i = 0; i < 10; i++) weights[i] = w[i];
+  for (int i = 0; i < 7; i++) saved[i] = sv[i];
+}
+
+AttentionWeights attention_weights(Args& in, size_t arg, const int64_t sizes[10]) {
+  const float* p[10];
+  for (uint32_t i = 0; i < 10; i++) p[i] = in.floats_in(arg, i, std::string("weights.") + kAttentionWeights[i], sizes[i]);
+  return {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]};
+}
+
+AttentionSaved attention_saved(Args& in, size_t arg, const int64_t sizes[7]) {
+  float* p[7];
+  for (uint32_t i = 0; i < 7; i++) p[i] = in.floats_in(arg, i, std::string("saved.") + kAttentionSaved[i], sizes[i]);
+  return {p[0], p[1], p[2], p[3], p[4], p[5], p[6]};
+}
+
+// attentionSublayerForward(h, weights[10], keyBias | null, out, saved[7], batch, tokens, heads, headDim, scale, eps)
+napi_value AttentionSublayerForward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "attentionSublayerForward", 11);
+  const AttentionShape s = attention_shape(in, 5);
+  const float eps = in.number(10, "eps");
+  int64_t wsize[10], ssize[7];
+  attention_sizes(s, wsize, ssize);
+  const int64_t nd = s.batch * s.tokens * s.heads * s.head_dim;
+  const float* h = in.floats(0, "h", nd);
+  const AttentionWeights w = attention_weights(in, 1, wsize);
+  const float* key_bias = in.optional_floats(2, "keyBias", s.batch * s.tokens);
+  float* out = in.floats(3, "out", nd);
+  const AttentionSaved saved = attention_saved(in, 4, ssize);
+  if (in.ok()) attention_sublayer_forward(s, eps, h, w, key_bias, out, saved);
+  return nullptr;
+}
+
+// attentionSublayerBackward(dy, weights[10], saved[7], grads[11], batch, tokens, heads, headDim, scale)
+napi_value AttentionSublayerBackward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "attentionSublayerBackward", 9);
+  const AttentionShape s = attention_shape(in, 4);
+  int64_t wsize[10], ssize[7];
+  attention_sizes(s, wsize, ssize);
+  const int64_t nd = s.batch * s.tokens * s.heads * s.head_dim;
+  const float* dy = in.floats(0, "dy", nd);
+  const AttentionWeights w = attention_weights(in, 1, wsize);
+  const AttentionSaved saved = attention_saved(in, 2, ssize);
+  float* g[11];
+  g[0] = in.floats_in(3, 0, "grads.dh", nd);
+  for (uint32_t i = 0; i < 10; i++) g[i + 1] = in.floats_in(3, i + 1, std::string("grads.") + kAttentionWeights[i], wsize[i]);
+  if (in.ok()) attention_sublayer_backward(s, dy, w, saved, {g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10]});
+  return nullptr;
+}
+
+void mlp_sizes(int64_t n, int64_t d, int64_t m, int64_t weights[6], int64_t saved[4]) {
+  const int64_t w[6] = {d, d, d * m, m, m * d, d};
+  const int64_t sv[4] = {n * d, n, n * m, n * m};
+  for (int i = 0; i < 6; i++) weights[i] = w[i];
+  for (int i = 0; i < 4; i++) saved[i] = sv[i];
+}
+
+MlpWeights mlp_weights(Args& in, size_t arg, const int64_t sizes[6]) {
+  const float* p[6];
+  for (uint32_t i = 0; i < 6; i++) p[i] = in.floats_in(arg, i, std::string("weights.") + kMlpWeights[i], sizes[i]);
+  return {p[0], p[1], p[2], p[3], p[4], p[5]};
+}
+
+MlpSaved mlp_saved(Args& in, size_t arg, const int64_t sizes[4]) {
+  float* p[4];
+  for (uint32_t i = 0; i < 4; i++) p[i] = in.floats_in(arg, i, std::string("saved.") + kMlpSaved[i], sizes[i]);
+  return {p[0], p[1], p[2], p[3]};
+}
+
+// mlpSublayerForward(h, weights[6], out, saved[4], n, d, m, eps)
+napi_value MlpSublayerForward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "mlpSublayerForward", 8);
+  const int64_t n = in.integer(4, "n"), d = in.integer(5, "d"), m = in.integer(6, "m");
+  const float eps = in.number(7, "eps");
+  int64_t wsize[6], ssize[4];
+  mlp_sizes(n, d, m, wsize, ssize);
+  const float* h = in.floats(0, "h", n * d);
+  const MlpWeights w = mlp_weights(in, 1, wsize);
+  float* out = in.floats(2, "out", n * d);
+  const MlpSaved saved = mlp_saved(in, 3, ssize);
+  if (in.ok()) mlp_sublayer_forward(n, d, m, eps, h, w, out, saved);
+  return nullptr;
+}
+
+// mlpSublayerBackward(dy, weights[6], saved[4], grads[7], n, d, m)
+napi_value MlpSublayerBackward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "mlpSublayerBackward", 7);
+  const int64_t n = in.integer(4, "n"), d = in.integer(5, "d"), m = in.integer(6, "m");
+  int64_t wsize[6], ssize[4];
+  mlp_sizes(n, d, m, wsize, ssize);
+  const float* dy = in.floats(0, "dy", n * d);
+  const MlpWeights w = mlp_weights(in, 1, wsize);
+  const MlpSaved saved = mlp_saved(in, 2, ssize);
+  float* g[7];
+  g[0] = in.floats_in(3, 0, "grads.dh", n * d);
+  for (uint32_t i = 0; i < 6; i++) g[i + 1] = in.floats_in(3, i + 1, std::string("grads.") + kMlpWeights[i], wsize[i]);
+  if (in.ok()) mlp_sublayer_backward(n, d, m, dy, w, saved, {g[0], g[1], g[2], g[3], g[4], g[5], g[6]});
+  return nullptr;
+}
+
+napi_value Info(napi_env env, napi_callback_info) {
+  napi_value obj, config, core, threads;
+  napi_create_object(env, &obj);
+  napi_create_string_utf8(env, blas_config(), NAPI_AUTO_LENGTH, &config);
+  napi_create_string_utf8(env, blas_core(), NAPI_AUTO_LENGTH, &core);
+  napi_create_int32(env, ::threads(), &threads);
+  napi_set_named_property(env, obj, "config", config);
+  napi_set_named_property(env, obj, "core", core);
+  napi_set_named_property(env, obj, "threads", threads);
+  return obj;
+}
+
+// setThreads(n): threads the kernels use in this process, the calling one included.
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  Args in(env, info, "setThreads", 1);
+  const int64_t n = in.integer(0, "n");
+  if (in.ok()) set_threads(static_cast<int>(n < 1 ? 1 : n > 64 ? 64 : n));
+  return nullptr;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  set_threads(1);  // until the caller asks for more
+  napi_property_descriptor props[] = {
+      {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"linearForward", nullptr, LinearForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"columnSums", nullptr, ColumnSums, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNormForward", nullptr, LayerNormForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNormBackward", nullptr, LayerNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"quickGeluForward", nullptr, QuickGeluForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"quickGeluBackward", nullptr, QuickGeluBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attentionForward", nullptr, AttentionForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attentionBackward", nullptr, AttentionBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamwUpdate", nullptr, AdamwUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attentionSublayerForward", nullptr, AttentionSublayerForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attentionSublayerBackward", nullptr, AttentionSublayerBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"mlpSublayerForward", nullptr, MlpSublayerForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"mlpSublayerBackward", nullptr, MlpSublayerBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,77 @@
+// The add-on's kernels on raw float arrays, row-major. Shapes are checked by the caller (addon.cc). Each splits its
+// work over the thread pool (parallel.h) when there is enough of it.
+#pragma once
+#include <cstdint>
+
+// out [n, dout] = residual [n, dout] + x [n, din] w [din, dout] + bias [dout] (residual and bias may be null).
+void linear_forward(const float* x, const float* w, const float* bias, const float* residual, float* out, int64_t n, int64_t din,
+                    int64_t dout);
+
+// c [m, n] = alpha op(a) op(b) + beta c, row-major with leading dimensions, split by rows of c over the thread pool.
+void matmul(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+            int64_t ldb, float beta, float* c, int64_t ldc);
+
+// sums [d] = sum over the n rows of x [n, d].
+void column_sums(const float* x, float* sums, int64_t n, int64_t d);
+
+// LayerNorm over the last axis: y = xhat gamma + beta with xhat = (x - mean) rstd; saves xhat [n, d] and rstd [n].
+void layer_norm_forward(const float* x, const float* gamma, const float* beta, float eps, float* y, float* xhat, float* rstd,
+                        int64_t n, int64_t d);
+// dx [n, d] (plus add [n, d] when not null: a residual branch's gradient); dgamma and dbeta [d] are overwritten.
+void layer_norm_backward(const float* dy, const float* xhat, const float* rstd, const float* gamma, const float* add, float* dx,
+                         float* dgamma, float* dbeta, int64_t n, int64_t d);
+// y = xhat gamma + beta again, from the saved xhat (cheaper to recompute than to keep).
+void layer_norm_reapply(const float* xhat, const float* gamma, const float* beta, float* y, int64_t n, int64_t d);
+
+// QuickGELU x sigmoid(1.702 x) over count elements, and its gradient dx = dy (s + 1.702 x s (1 - s)).
+void quick_gelu_forward(const float* x, float* y, int64_t count);
+void quick_gelu_backward(const float* dy, const float* x, float* dx, int64_t count);
+
+// Multi-head attention core on token-major tensors q, k, v, out [batch * tokens, heads * head_dim]: per sample and head,
+// probs = softmax(scale q k^T + key_bias) and out = probs v. key_bias [batch * tokens] (may be null) is added to every
+// query's scores for that key. probs [batch, heads, tokens, tokens] is saved for the backward pass.
+struct AttentionShape {
+  int64_t batch, tokens, heads, head_dim;
+  float scale;
+};
+void attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* key_bias, float* out,
+                       float* probs);
+// dq, dk, dv [batch * tokens, heads * head_dim].
+void attention_backward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* probs,
+                        const float* dout, float* dq, float* dk, float* dv);
+
+// AdamW on count parameters: m, v updated in place; out = p - lr (m c1 / (sqrt(v c2) + eps) + wd p).
+struct AdamWStep {
+  float lr, beta1, beta2, eps, weight_decay, c1, c2, v_floor;
+};
+void adamw_update(const AdamWStep& s, const float* p, const float* g, float* m, float* v, float* out, int64_t count);
+
+// Fused pre-LN transformer sublayers on token-major h [n, d] (n = batch * tokens), forward and backward in one call
+// each. The forward returns what the backward needs (the Saved structs); weights are row-major [in, out].
+struct AttentionWeights {
+  const float *ln_gamma, *ln_beta, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo;
+};
+struct AttentionSaved {
+  float *xhat, *rstd, *q, *k, *v, *probs, *ctx;  // [n,d], [n], [n,d] x3, [batch,heads,tokens,tokens], [n,d]
+};
+struct AttentionGrads {
+  float *dh, *ln_gamma, *ln_beta, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo;
+};
+// out = h + attention(LN(h)) wo + bo.
+void attention_sublayer_forward(const AttentionShape& s, float eps, const float* h, const AttentionWeights& w, const float* key_bias,
+                                float* out, const AttentionSaved& saved);
+void attention_sublayer_backward(const AttentionShape& s, const float* dy, const AttentionWeights& w, const AttentionSaved& saved,
+                                 const AttentionGrads& g);
+
+struct MlpWeights {
+  const float *ln_gamma, *ln_beta, *w1, *b1, *w2, *b2;
+};
+struct MlpSaved {
+  float *xhat, *rstd, *u, *z;  // [n,d], [n], pre-activation [n,m], QuickGELU(u) [n,m]
+};
+struct MlpGrads {
+  float *dh, *ln_gamma, *ln_beta, *w1, *b1, *w2, *b2;
+};
+// out = h + QuickGELU(LN(h) w1 + b1) w2 + b2, hidden width m.
+void mlp_sublayer_forward(int64_t n, int64_t d, int64_t m, float eps, const float* h, const MlpWeights& w, float* out, const MlpSaved& saved);
+void mlp_sublayer_backward(int64_t n, int64_t d, int64_t m, const float* dy, const MlpWeights& w, const MlpSaved& saved, const MlpGrads& g);

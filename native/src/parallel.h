@@ -1,0 +1,14 @@
+// A small pool of persistent worker threads for the add-on's kernels. OpenBLAS's own threading made every product of
+// the reference step slower on the 2-vCPU machines here (measured), while two single-threaded products running at once
+// reach ~1.9x; so OpenBLAS runs with one thread and the kernels split their work across this pool instead.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+// Threads the kernels may use, the calling thread included (>= 1). Starts or stops workers as needed.
+void pool_set_threads(int threads);
+int pool_threads();
+
+// Calls body(begin, end) over a split of [0, count) into at most pool_threads() contiguous parts of at least `grain`
+// items each, the calling thread taking the first part; returns when every part is done. With one part it just calls.
+void parallel_for(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body);

@@ -1,0 +1,216 @@
+/**
+ * The native kernel add-on (native/, models/kernels/native) against the plain wasm implementation: every matMul form
+ * the layers use, each fused op's values and gradients, and a whole model's loss and every parameter's gradient on a
+ * fixed batch. Without the add-on (no CBLAS at install time) the tests skip, unless FLIP_TEST_REQUIRE_NATIVE=1 (set by
+ * .ci/run, which installs libopenblas-dev) makes that a failure.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../models/backend.js';
+import { DEFAULTS, deepMerge } from '../models/config.js';
+import { FlipModel } from '../models/flip-model.js';
+import { loadNativeAddon } from '../models/kernels/native/addon.js';
+import { nativeKernelsActive, registerNativeKernels, unregisterNativeKernels } from '../models/kernels/native/register.js';
+import { attention, makeAttention } from '../models/nn/attention.js';
+import { layerNorm } from '../models/nn/layernorm.js';
+import { linear } from '../models/nn/linear.js';
+import { makeBlocks, runBlocks } from '../models/nn/block.js';
+import { mlp, makeMlp } from '../models/nn/mlp.js';
+import { ParamStore } from '../models/nn/params.js';
+import { makeRng } from '../models/random.js';
+import { buildTrainBatch } from '../models/train.js';
+
+let skipReason: string | undefined;
+
+before(async () => {
+  const info = await selectBackend('wasm');
+  assert.equal(info.backend, 'wasm');
+  const load = loadNativeAddon();
+  if (!load.addon) {
+    if (process.env.FLIP_TEST_REQUIRE_NATIVE === '1') throw new Error(`FLIP_TEST_REQUIRE_NATIVE=1 but ${load.reason}`);
+    skipReason = load.reason;
+    return;
+  }
+  assert.equal(info.native, true, info.device);
+  assert.match(info.device, /native kernels: OpenBLAS/);
+});
+
+after(() => {
+  // Leave the process as the backend set it up, whatever a failed test left behind.
+  if (!skipReason) registerNativeKernels();
+});
+
+function randn(shape: number[], seed: number, scale = 1): tf.Tensor {
+  const rng = makeRng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: n }, () => (rng() * 2 - 1) * scale), shape);
+}
+
+/** Runs f with the native kernels off (the plain wasm implementation), then turns them back on. */
+function plain<T>(f: () => T): T {
+  unregisterNativeKernels();
+  assert.equal(nativeKernelsActive(), false);
+  try {
+    return f();
+  } finally {
+    registerNativeKernels();
+    assert.equal(nativeKernelsActive(), true);
+  }
+}
+
+/** max |a - b| / max(1, max |b|): both tensors' values, compared as one relative error. */
+async function relativeError(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  assert.deepEqual(a.shape, b.shape);
+  const [x, y] = [await a.data(), await b.data()];
+  let diff = 0;
+  let scale = 1;
+  for (let i = 0; i < x.length; i++) {
+    diff = Math.max(diff, Math.abs(x[i] - y[i]));
+    scale = Math.max(scale, Math.abs(y[i]));
+  }
+  return diff / scale;
+}
+
+/** Values and input gradients of sum(f(xs) * R) for a fixed random R. */
+function valueAndGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]): tf.Tensor[] {
+  return tf.tidy(() => {
+    const out = f(...inputs);
+    const proj = randn(out.shape, 99);
+    const grads = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(f(...xs), proj)) as tf.Scalar)(inputs);
+    return [out, ...grads];
+  });
+}
+
+async function assertSameAsPlain(name: string, f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], tol = 1e-5): Promise<void> {
+  const native = valueAndGrads(f, inputs);
+  const reference = plain(() => valueAndGrads(f, inputs));
+  for (let i = 0; i < native.length; i++) {
+    const err = await relativeError(native[i], reference[i]);
+    assert.ok(err < tol, `${name}: ${i === 0 ? 'value' : `gradient of input ${i - 1}`} differs from the plain implementation by ${err}`);
+  }
+  tf.dispose([...native, ...reference]);
+}
+
+test('matMul on OpenBLAS: plain, transposed, batched and broadcast forms match the wasm kernel', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[5, 7], [7, 3], false, false],
+    [[7, 5], [7, 3], true, false],
+    [[5, 7], [3, 7], false, true],
+    [[7, 5], [3, 7], true, true],
+    [[4, 5, 7], [4, 7, 3], false, false],
+    [[4, 7, 5], [4, 3, 7], true, true],
+    [[1, 5, 7], [4, 7, 3], false, false],
+    [[4, 5, 7], [1, 7, 3], false, false],
+    [[2, 3, 5, 7], [2, 3, 7, 6], false, false],
+    [[4, 5, 7], [7, 3], false, false],
+    [[65, 128], [128, 512], false, false],
+    [[1, 300], [300, 64], false, false],
+  ];
+  for (const [sa, sb, ta, tb] of cases) {
+    const a = randn(sa, 1);
+    const b = randn(sb, 2);
+    const native = tf.matMul(a, b, ta, tb);
+    const reference = plain(() => tf.matMul(a, b, ta, tb));
+    const err = await relativeError(native, reference);
+    assert.ok(err < 1e-5, `[${sa}]${ta ? 'T' : ''} x [${sb}]${tb ? 'T' : ''}: error ${err}`);
+    tf.dispose([a, b, native, reference]);
+  }
+  // Inner dimensions that do not match are an error, as with the wasm kernel.
+  assert.throws(() => tf.matMul(tf.ones([2, 3]), tf.ones([4, 5])), /inner|shape|must match/i);
+});
+
+test('linear, LayerNorm, MLP and attention (with padding keys): values and gradients match the plain ops', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  await assertSameAsPlain('linear with bias', (x, w, b) => linear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D), [randn([37, 24], 3), randn([24, 40], 4), randn([40], 5)]);
+  await assertSameAsPlain('linear without bias', (x, w) => linear(x as tf.Tensor2D, w as tf.Tensor2D, null), [randn([37, 24], 6), randn([24, 40], 7)]);
+  await assertSameAsPlain('layerNorm', (x, g, b) => layerNorm(x as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D), [randn([300, 48], 8, 3), randn([48], 9), randn([48], 10)]);
+
+  const store = new ParamStore(11);
+  const m = makeMlp(store, 'mlp', 32, 128);
+  // Enough elements that the element-wise kernels split across threads and run their 8-wide loops with a tail.
+  await assertSameAsPlain('mlp (QuickGELU)', (x) => mlp(m, x as tf.Tensor2D), [randn([301, 32], 12, 2)]);
+
+  const batch = 3;
+  const tokens = 11;
+  const a = makeAttention(store, 'attn', 32, 4);
+  const bias = new Float32Array(batch * tokens);
+  for (let b = 0; b < batch; b++) for (let i = tokens - b * 3; i < tokens; i++) bias[b * tokens + i] = -1e9; // padded keys
+  const keyBias = tf.tensor4d(bias, [batch, 1, 1, tokens]);
+  await assertSameAsPlain('attention with padding', (x) => attention(a, x as tf.Tensor2D, batch, tokens, keyBias), [randn([batch * tokens, 32], 13)]);
+  await assertSameAsPlain('attention without padding', (x) => attention(a, x as tf.Tensor2D, batch, tokens, null), [randn([batch * tokens, 32], 14)]);
+  // Two whole blocks, i.e. the fused sublayer kernels (LayerNorm + attention or MLP + residual in one call each way).
+  const blocks = makeBlocks(store, 'blocks', { width: 32, depth: 2, heads: 4, mlp_ratio: 4 });
+  await assertSameAsPlain('transformer blocks with padding', (x) => runBlocks(blocks, x as tf.Tensor2D, batch, tokens, keyBias), [randn([batch * tokens, 32], 15)]);
+  keyBias.dispose();
+  store.dispose();
+});
+
+/** The loss and every parameter's gradient of a model on one fixed batch (image mask 0.5, padded captions). */
+function modelLossAndGrads(): { loss: number; grads: Map<string, tf.Tensor> } {
+  const config = deepMerge(DEFAULTS, { mask: { image_ratio: 0.5 }, train: { batch_size: 6 } });
+  const model = new FlipModel(config, config.model.text.vocab_size, 7);
+  const rng = makeRng(21);
+  const s = config.data.image_size;
+  const ctx = config.model.text.context_length;
+  const examples = Array.from({ length: 6 }, () => ({ image: Float32Array.from({ length: s * s * 3 }, () => rng()), caption: '', label: 0 }));
+  const ids = Array.from({ length: 6 }, (_, b) => {
+    const row = new Int32Array(ctx); // pad 0, start 1, end 2
+    row[0] = 1;
+    for (let i = 1; i <= 3 + b; i++) row[i] = 3 + Math.floor(rng() * 900);
+    row[4 + b] = 2;
+    return row;
+  });
+  const batch = buildTrainBatch(config, examples, ids, model, makeRng(5));
+  const { value, grads } = tf.variableGrads(() => model.loss(batch), model.store.variables());
+  const loss = value.dataSync()[0];
+  value.dispose();
+  // Variable names end in a unique #id per model; the parameter's name is what two models share.
+  const kept = new Map(Object.entries(grads).map(([name, g]) => [name.replace(/#\d+$/, ''), tf.keep(g)]));
+  model.dispose();
+  return { loss, grads: kept };
+}
+
+test('a whole model: the same loss and parameter gradients with and without the native kernels, with 1 or 2 threads', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const addon = loadNativeAddon().addon!;
+  const threads = addon.info().threads;
+  // The native run must really go through the fused kernels, and the plain run must not.
+  const fusedKernels = async (f: () => void) => (await tf.profile(f)).kernels.map((k) => k.name).filter((n) => n.startsWith('FlipNative'));
+  assert.ok((await fusedKernels(() => tf.dispose([...modelLossAndGrads().grads.values()]))).includes('FlipNativeAttentionSublayerGrad'));
+  assert.deepEqual(await plain(() => fusedKernels(() => tf.dispose([...modelLossAndGrads().grads.values()]))), []);
+  const native = modelLossAndGrads();
+  addon.setThreads(threads === 1 ? 2 : 1);
+  const otherThreads = modelLossAndGrads();
+  addon.setThreads(threads);
+  const reference = plain(modelLossAndGrads);
+  assert.ok(Number.isFinite(native.loss) && native.loss > 0, `loss ${native.loss}`);
+  assert.ok(Math.abs(native.loss - reference.loss) < 1e-5 * Math.max(1, Math.abs(reference.loss)), `loss: native ${native.loss}, plain ${reference.loss}`);
+  assert.equal(native.loss, otherThreads.loss, 'loss with another thread count');
+  assert.deepEqual([...native.grads.keys()].sort(), [...reference.grads.keys()].sort());
+  assert.ok(native.grads.size > 40, `${native.grads.size} parameter gradients`);
+  let worst = { name: '', err: 0 };
+  for (const [name, g] of native.grads) {
+    const err = await relativeError(g, reference.grads.get(name)!);
+    if (err > worst.err) worst = { name, err };
+    // Bit for bit: jobs on executors with different thread counts must record the same curves.
+    assert.deepEqual(await g.data(), await otherThreads.grads.get(name)!.data(), `${name}: gradient differs with another thread count`);
+  }
+  if (process.env.FLIP_TEST_VERBOSE) console.log(`largest gradient difference: ${worst.name} ${worst.err}; loss ${native.loss} vs ${reference.loss}`);
+  assert.ok(worst.err < 1e-4, `largest gradient difference from the plain implementation: ${worst.name} ${worst.err}`);
+  for (const r of [native, otherThreads, reference]) tf.dispose([...r.grads.values()]);
+});
+
+test('the add-on refuses views that are too short or not Float32Array, with the argument named', (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const addon = loadNativeAddon().addon!;
+  const a = new Float32Array(6);
+  const b = new Float32Array(6);
+  const c = new Float32Array(3); // a [2, 3] x b [3, 2] needs 4
+  assert.throws(() => addon.gemm(a, b, c, 1, 2, 2, 3, false, false, 0, 0, 0, false), /gemm: c: has 3 floats, needs 4/);
+  assert.throws(() => addon.gemm(a, b, new Float64Array(4) as unknown as Float32Array, 1, 2, 2, 3, false, false, 0, 0, 0, false), /gemm: c: expected a Float32Array/);
+  assert.throws(() => addon.quickGeluForward(a, b, 7), /quickGeluForward: x: has 6 floats, needs 7/);
+  assert.throws(() => (addon.gemm as unknown as (...x: unknown[]) => void)(a, b), /gemm: expected 13 arguments, got 2/);
+  assert.throws(() => addon.layerNormForward(a, a, a, 1e-5, b, b, b, 2, -3), /layerNormForward: d: expected an integer >= 0/);
+});
