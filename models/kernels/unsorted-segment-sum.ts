@@ -9,11 +9,12 @@ interface WasmLike {
   readSync(dataId: object): ArrayLike<number>;
   makeOutput?(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: Float32Array): tf.TensorInfo;
   makeTensorInfo?(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
+  typedArrayFromHeap?(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
-/** out[s, j] = sum of x[i, j] over every i with segmentIds[i] = s; ids outside [0, numSegments) are skipped. */
-export function segmentSumJs(x: ArrayLike<number>, ids: ArrayLike<number>, numSegments: number, inner: number): Float32Array {
-  const out = new Float32Array(numSegments * inner);
+/** out[s, j] = sum of x[i, j] over every i with segmentIds[i] = s; ids outside [0, numSegments) are skipped. `out`,
+ * when given, must hold numSegments * inner zeros. */
+export function segmentSumJs(x: ArrayLike<number>, ids: ArrayLike<number>, numSegments: number, inner: number, out: Float32Array<ArrayBufferLike> = new Float32Array(numSegments * inner)): Float32Array<ArrayBufferLike> {
   for (let i = 0; i < ids.length; i++) {
     const s = ids[i];
     if (s < 0 || s >= numSegments) continue;
@@ -37,8 +38,16 @@ const kernelFunc: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const innerShape = x.shape.slice(idRank);
   const inner = innerShape.reduce((a, b) => a * b, 1);
   const b = backend as unknown as WasmLike;
-  const out = segmentSumJs(b.readSync(x.dataId), b.readSync(segmentIds.dataId), numSegments, inner);
   const shape = [numSegments, ...innerShape];
+  if (b.makeOutput && b.typedArrayFromHeap) {
+    // wasm: straight on views of the heap (views after the allocation, which may grow it), no copies in or out.
+    const info = b.makeOutput(shape, 'float32');
+    const out = b.typedArrayFromHeap(info) as Float32Array;
+    out.fill(0);
+    segmentSumJs(b.typedArrayFromHeap(x), b.typedArrayFromHeap(segmentIds), numSegments, inner, out);
+    return info;
+  }
+  const out = segmentSumJs(b.readSync(x.dataId), b.readSync(segmentIds.dataId), numSegments, inner);
   if (b.makeOutput) return b.makeOutput(shape, 'float32', undefined, out);
   if (b.makeTensorInfo) return b.makeTensorInfo(shape, 'float32', out);
   throw new Error('UnsortedSegmentSum: backend can neither makeOutput nor makeTensorInfo');

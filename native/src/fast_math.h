@@ -10,13 +10,24 @@ typedef float f8 __attribute__((vector_size(32)));
 typedef int32_t i8 __attribute__((vector_size(32)));
 
 // The first n <= 8 floats at p; lanes past n are 0 (and never written back by store8).
+// (Partial groups go lane by lane: a memcpy of a variable length would be a library call in the innermost loops.)
 __attribute__((always_inline)) inline f8 load8(const float* p, int64_t n = 8) {
   f8 v = {};
-  std::memcpy(&v, p, n * sizeof(float));
+  if (n == 8) {
+    std::memcpy(&v, p, sizeof v);
+  } else {
+    for (int64_t k = 0; k < n; k++) v[k] = p[k];
+  }
   return v;
 }
 
-__attribute__((always_inline)) inline void store8(float* p, f8 v, int64_t n = 8) { std::memcpy(p, &v, n * sizeof(float)); }
+__attribute__((always_inline)) inline void store8(float* p, f8 v, int64_t n = 8) {
+  if (n == 8) {
+    std::memcpy(p, &v, sizeof v);
+  } else {
+    for (int64_t k = 0; k < n; k++) p[k] = v[k];
+  }
+}
 
 __attribute__((always_inline)) inline f8 splat8(float x) { return f8{x, x, x, x, x, x, x, x}; }
 

@@ -92,21 +92,23 @@ function named(names: readonly string[], tensors: tf.Tensor[]): Record<string, t
 }
 
 /**
- * One fused sublayer: forward kernel -> [out, ...saved], backward kernel -> [dh, ...one gradient per weight]. The
- * weights are saved with the kernel's own saved tensors for the backward call; `extra` inputs (the key bias) are
- * constants without gradients.
+ * One fused sublayer: forward kernel -> [out, ...saved], backward kernel -> [dh, ...one gradient per weight]. `extra`
+ * inputs (the key bias) are constants without gradients. The kernel's saved tensors go through save() (the engine
+ * keeps them for the backward pass); weights that are variables, which outlive any gradient computation, are used
+ * directly rather than saved: each saved tensor costs a kernel call of its own (a clone) on every step.
  */
 function sublayer(kernel: string, gradKernel: string, weightNames: readonly string[], savedNames: readonly string[], attrs: Record<string, number>, extra: Record<string, tf.Tensor>) {
   return tf.customGrad((...args) => {
     const save = args.pop() as tf.GradSaveFunc;
     const [h, ...weights] = args as tf.Tensor[];
     const [out, ...saved] = run(kernel, { h, ...named(weightNames, weights), ...extra }, attrs) as tf.Tensor[];
-    save([...weights, ...saved]);
+    const weightsAreVariables = weights.every((w) => w instanceof tf.Variable);
+    save(weightsAreVariables ? saved : [...saved, ...weights]);
     return {
       value: out,
       gradFunc: (dy: tf.Tensor, kept: tf.Tensor[]) => {
-        const w = kept.slice(0, weightNames.length);
-        const s = kept.slice(weightNames.length);
+        const s = kept.slice(0, savedNames.length);
+        const w = weightsAreVariables ? weights : kept.slice(savedNames.length);
         return run(gradKernel, { dy, ...named(weightNames, w), ...named(savedNames, s) }, attrs) as tf.Tensor[];
       },
     };
