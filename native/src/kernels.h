@@ -7,7 +7,11 @@
 void linear_forward(const float* x, const float* w, const float* bias, const float* residual, float* out, int64_t n, int64_t din,
                     int64_t dout);
 
-// c [m, n] = alpha op(a) op(b) + beta c, row-major with leading dimensions, split by rows of c over the thread pool.
+// c [m, n] = alpha op(a) op(b) + beta c, row-major with leading dimensions, in one BLAS call on the calling thread.
+void matmul_whole(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+                  int64_t ldb, float beta, float* c, int64_t ldc);
+
+// The same split by rows of c over the thread pool.
 void matmul(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
             int64_t ldb, float beta, float* c, int64_t ldc);
 

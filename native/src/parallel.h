@@ -12,3 +12,15 @@ int pool_threads();
 // Calls body(begin, end) over a split of [0, count) into at most pool_threads() contiguous parts of at least `grain`
 // items each, the calling thread taking the first part; returns when every part is done. With one part it just calls.
 void parallel_for(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
+
+// Runs first() and second() at once when there are two threads, one after the other when there is one. Neither may
+// call parallel_for (the pool is busy running them).
+template <typename First, typename Second>
+void run_pair(First first, Second second) {
+  parallel_for(2, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      if (i == 0) first();
+      else second();
+    }
+  });
+}

@@ -1,7 +1,10 @@
 // The two halves of a pre-LN transformer block as single kernels, forward and backward, built from the add-on's other
 // kernels. One call replaces some 15 tfjs kernel calls each way (and the engine's bookkeeping for each); the
-// gradients that stay inside (d ctx, dq, dk, dv, d LN output) live in reusable scratch buffers.
+// gradients that stay inside (d ctx, dq, dk, dv, d LN output) live in reusable scratch buffers. In the backward pass
+// a linear layer's input gradient and weight gradient are independent: they run side by side as whole products
+// (run_pair), which keeps each BLAS call large and makes no split that could depend on the thread count.
 #include "kernels.h"
+#include "parallel.h"
 #include "scratch.h"
 
 namespace {
@@ -31,16 +34,19 @@ void attention_sublayer_backward(const AttentionShape& s, const float* dy, const
                                  const AttentionGrads& g) {
   const int64_t n = s.batch * s.tokens, d = s.heads * s.head_dim;
   Scratch& sc = scratch();
-  // Output projection: d ctx = dy wo^T, dwo = ctx^T dy, dbo = column sums of dy.
+  // Output projection: d ctx = dy wo^T beside dwo = ctx^T dy and dbo = column sums of dy.
   float* dctx = sc.get(kDctx, n * d);
-  matmul(false, true, n, d, d, 1.0f, dy, d, w.wo, d, 0.0f, dctx, d);
-  matmul(true, false, d, d, n, 1.0f, saved.ctx, d, dy, d, 0.0f, g.wo, d);
-  column_sums(dy, g.bo, n, d);
+  run_pair([&] { matmul_whole(false, true, n, d, d, 1.0f, dy, d, w.wo, d, 0.0f, dctx, d); },
+           [&] {
+             matmul_whole(true, false, d, d, n, 1.0f, saved.ctx, d, dy, d, 0.0f, g.wo, d);
+             column_sums(dy, g.bo, n, d);
+           });
   float* dq = sc.get(kDq, n * d);
   float* dk = sc.get(kDk, n * d);
   float* dv = sc.get(kDv, n * d);
   attention_backward(s, saved.q, saved.k, saved.v, saved.probs, dctx, dq, dk, dv);
-  // Projections from the LayerNorm output a (recomputed from xhat): dW = a^T dX, db = column sums, da = sum dX W^T.
+  // Projections from the LayerNorm output a (recomputed from xhat): dW = a^T dX and db = column sums on one side,
+  // da = sum dX W^T on the other.
   float* a = sc.get(kA, n * d);
   layer_norm_reapply(saved.xhat, w.ln_gamma, w.ln_beta, a, n, d);
   float* da = sc.get(kDa, n * d);
@@ -48,11 +54,16 @@ void attention_sublayer_backward(const AttentionShape& s, const float* dy, const
   const float* wproj[3] = {w.wq, w.wk, w.wv};
   float* gw[3] = {g.wq, g.wk, g.wv};
   float* gb[3] = {g.bq, g.bk, g.bv};
-  for (int i = 0; i < 3; i++) {
-    matmul(true, false, d, d, n, 1.0f, a, d, dproj[i], d, 0.0f, gw[i], d);
-    column_sums(dproj[i], gb[i], n, d);
-    matmul(false, true, n, d, d, 1.0f, dproj[i], d, wproj[i], d, i == 0 ? 0.0f : 1.0f, da, d);
-  }
+  run_pair(
+      [&] {
+        for (int i = 0; i < 3; i++) {
+          matmul_whole(true, false, d, d, n, 1.0f, a, d, dproj[i], d, 0.0f, gw[i], d);
+          column_sums(dproj[i], gb[i], n, d);
+        }
+      },
+      [&] {
+        for (int i = 0; i < 3; i++) matmul_whole(false, true, n, d, d, 1.0f, dproj[i], d, wproj[i], d, i == 0 ? 0.0f : 1.0f, da, d);
+      });
   // Through the LayerNorm, plus the residual path: dh = dy + LN'(da).
   layer_norm_backward(da, saved.xhat, saved.rstd, w.ln_gamma, dy, g.dh, g.ln_gamma, g.ln_beta, n, d);
 }
@@ -67,18 +78,23 @@ void mlp_sublayer_forward(int64_t n, int64_t d, int64_t m, float eps, const floa
 
 void mlp_sublayer_backward(int64_t n, int64_t d, int64_t m, const float* dy, const MlpWeights& w, const MlpSaved& saved, const MlpGrads& g) {
   Scratch& sc = scratch();
-  // Second linear: dz = dy w2^T, dw2 = z^T dy, db2 = column sums of dy.
+  // Second linear: dz = dy w2^T beside dw2 = z^T dy and db2 = column sums of dy.
   float* dz = sc.get(kDz, n * m);
-  matmul(false, true, n, m, d, 1.0f, dy, d, w.w2, d, 0.0f, dz, m);
-  matmul(true, false, m, d, n, 1.0f, saved.z, m, dy, d, 0.0f, g.w2, d);
-  column_sums(dy, g.b2, n, d);
-  // Through QuickGELU (du in place of dz), then the first linear.
+  run_pair([&] { matmul_whole(false, true, n, m, d, 1.0f, dy, d, w.w2, d, 0.0f, dz, m); },
+           [&] {
+             matmul_whole(true, false, m, d, n, 1.0f, saved.z, m, dy, d, 0.0f, g.w2, d);
+             column_sums(dy, g.b2, n, d);
+           });
+  // Through QuickGELU (du in place of dz), then the first linear: dw1 = a^T du and db1 beside da = du w1^T.
   quick_gelu_backward(dz, saved.u, dz, n * m);
   float* a = sc.get(kA, n * d);
   layer_norm_reapply(saved.xhat, w.ln_gamma, w.ln_beta, a, n, d);
-  matmul(true, false, d, m, n, 1.0f, a, d, dz, m, 0.0f, g.w1, m);
-  column_sums(dz, g.b1, n, m);
   float* da = sc.get(kDa, n * d);
-  matmul(false, true, n, d, m, 1.0f, dz, m, w.w1, m, 0.0f, da, d);
+  run_pair(
+      [&] {
+        matmul_whole(true, false, d, m, n, 1.0f, a, d, dz, m, 0.0f, g.w1, m);
+        column_sums(dz, g.b1, n, m);
+      },
+      [&] { matmul_whole(false, true, n, d, m, 1.0f, dz, m, w.w1, m, 0.0f, da, d); });
   layer_norm_backward(da, saved.xhat, saved.rstd, w.ln_gamma, dy, g.dh, g.ln_gamma, g.ln_beta, n, d);
 }
