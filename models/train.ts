@@ -28,6 +28,7 @@ import { estimateTrainCost } from './flops.js';
 import { AdamW, lrAt, peakLr, tunePeakLr, tuneStepCount, warmupShare } from './optimizer.js';
 import { deriveSeed, makeRng, permutation } from './random.js';
 import { allIndices, extractPatches, keepCount, sampleKeepIndices } from './vit.js';
+import { nativeScratchBytes } from './kernels/native/register.js';
 import { maeTargets } from './nn/mae-decoder.js';
 import { disposeConstants } from './nn/constants.js';
 
@@ -129,7 +130,8 @@ export async function profiledTrainStep(model: FlipModel, optimizer: AdamW, batc
   env.set('CHECK_COMPUTATION_FOR_ERRORS', false);
   try {
     const profile = await tf.profile(() => trainStep(model, optimizer, batch, lr).out);
-    return { out: profile.result as tf.Tensor1D, bytes: profile.peakBytes };
+    // The native kernels' scratch buffers are memory too, though not tensors.
+    return { out: profile.result as tf.Tensor1D, bytes: profile.peakBytes + nativeScratchBytes() };
   } finally {
     env.set('CHECK_COMPUTATION_FOR_ERRORS', check);
   }

@@ -20,6 +20,8 @@ import { FlipModel } from '../../models/flip-model.js';
 import { AdamW } from '../../models/optimizer.js';
 import { makeRng } from '../../models/random.js';
 import { buildTrainBatch, trainStep } from '../../models/train.js';
+import { loadNativeAddon } from '../../models/kernels/native/addon.js';
+import { nativeScratchBytes } from '../../models/kernels/native/register.js';
 import { keepCount } from '../../models/vit.js';
 
 const RATIOS = [0, 0.5, 0.75];
@@ -80,10 +82,13 @@ async function probe(base: TrainConfig, ratio: number, batch: number): Promise<P
   try {
     const { examples, ids } = syntheticPairs(config, batch, rng);
     const data = buildTrainBatch(config, examples, ids, model, rng);
+    // The native kernels' scratch buffers only grow: start each probe from none, so a larger batch tried earlier does
+    // not count against this one.
+    loadNativeAddon().addon?.releaseScratch();
     const profile = await tf.profile(() => trainStep(model, optimizer, data, 1e-4).out);
     (profile.result as tf.Tensor).dispose();
     const hostMoments = tf.getBackend() === 'wasm' ? 2 * 4 * model.store.count() : 0;
-    return { batch, bytes: profile.peakBytes + hostMoments, seconds: (performance.now() - t0) / 1000 };
+    return { batch, bytes: profile.peakBytes + nativeScratchBytes() + hostMoments, seconds: (performance.now() - t0) / 1000 };
   } finally {
     optimizer.dispose();
     model.dispose();

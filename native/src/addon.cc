@@ -381,6 +381,19 @@ napi_value Info(napi_env env, napi_callback_info) {
   return obj;
 }
 
+// scratchBytes(): bytes held by the sublayers' scratch buffers.
+napi_value ScratchBytes(napi_env env, napi_callback_info) {
+  napi_value out;
+  napi_create_double(env, static_cast<double>(sublayer_scratch_bytes()), &out);
+  return out;
+}
+
+// releaseScratch(): frees the scratch buffers (they grow again on the next call that needs them).
+napi_value ReleaseScratch(napi_env, napi_callback_info) {
+  sublayer_scratch_release();
+  return nullptr;
+}
+
 // setThreads(n): threads the kernels use in this process, the calling one included.
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args in(env, info, "setThreads", 1);
@@ -406,6 +419,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"attentionSublayerBackward", nullptr, AttentionSublayerBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"mlpSublayerForward", nullptr, MlpSublayerForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"mlpSublayerBackward", nullptr, MlpSublayerBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"scratchBytes", nullptr, ScratchBytes, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"releaseScratch", nullptr, ReleaseScratch, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

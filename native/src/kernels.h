@@ -76,6 +76,10 @@ struct MlpSaved {
 struct MlpGrads {
   float *dh, *ln_gamma, *ln_beta, *w1, *b1, *w2, *b2;
 };
+// Bytes of the sublayers' scratch buffers (intermediate gradients): real memory that tfjs does not see.
+int64_t sublayer_scratch_bytes();
+void sublayer_scratch_release();
+
 // out = h + QuickGELU(LN(h) w1 + b1) w2 + b2, hidden width m.
 void mlp_sublayer_forward(int64_t n, int64_t d, int64_t m, float eps, const float* h, const MlpWeights& w, float* out, const MlpSaved& saved);
 void mlp_sublayer_backward(int64_t n, int64_t d, int64_t m, const float* dy, const MlpWeights& w, const MlpSaved& saved, const MlpGrads& g);

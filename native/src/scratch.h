@@ -16,6 +16,15 @@ class Scratch {
     return s.data();
   }
 
+  void release() { std::vector<std::vector<float>>().swap(slots_); }
+
+  // Bytes held, for memory accounting (tfjs counts only its own tensors).
+  int64_t bytes() const {
+    int64_t total = 0;
+    for (const auto& s : slots_) total += static_cast<int64_t>(s.capacity() * sizeof(float));
+    return total;
+  }
+
  private:
   std::vector<std::vector<float>> slots_;
 };

@@ -18,6 +18,9 @@ enum Slot { kA, kDctx, kDq, kDk, kDv, kDa, kDz };
 
 }  // namespace
 
+int64_t sublayer_scratch_bytes() { return scratch().bytes(); }
+void sublayer_scratch_release() { scratch().release(); }
+
 void attention_sublayer_forward(const AttentionShape& s, float eps, const float* h, const AttentionWeights& w, const float* key_bias,
                                 float* out, const AttentionSaved& saved) {
   const int64_t n = s.batch * s.tokens, d = s.heads * s.head_dim;

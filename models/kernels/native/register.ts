@@ -235,6 +235,11 @@ export function registerNativeKernels(): NativeStatus {
   return { active: true, description: `native kernels: ${version} ${info.core}, ${info.threads} thread${info.threads === 1 ? '' : 's'}` };
 }
 
+/** Memory the native kernels hold outside tfjs's tensors (their scratch buffers), for peak-memory figures; 0 when off. */
+export function nativeScratchBytes(): number {
+  return nativeKernelsActive() ? (loadNativeAddon().addon?.scratchBytes() ?? 0) : 0;
+}
+
 /** Back to the plain wasm implementation (the original BatchMatMul; the layers stop using the fused ops). */
 export function unregisterNativeKernels(): void {
   if (originalBatchMatMul) {
