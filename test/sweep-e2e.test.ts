@@ -155,6 +155,27 @@ test('--gpus: the local executor runs one job per GPU slot at a time and tells e
   }
 });
 
+test('the local executor gives each job its share of the native kernels\' threads (FLIP_NATIVE_THREADS), unless the user set it', async (t) => {
+  const config = resolveConfig({ data: { train_size: 64, eval_size: 16, image_size: 16 }, model: { preset: 'tiny' }, train: { batch_size: 8, steps: 1 } });
+  const deviceOf = async (executor: LocalExecutor) => {
+    let device = '';
+    const outcome = await executor.run(config, (m) => {
+      if (m.type === 'start') device = m.device;
+    }, new AbortController().signal);
+    assert.equal(outcome.kind, 'result');
+    return device;
+  };
+  const one = await deviceOf(new LocalExecutor({ threadsPerJob: 1 }));
+  if (!/native kernels: /.test(one)) {
+    if (process.env.FLIP_TEST_REQUIRE_NATIVE === '1') assert.fail(`FLIP_TEST_REQUIRE_NATIVE=1 but the job ran ${one}`);
+    return t.skip(`native kernels not in use: ${one}`);
+  }
+  assert.match(one, /native kernels: .*, 1 thread\)/);
+  assert.match(await deviceOf(new LocalExecutor({ threadsPerJob: 2 })), /native kernels: .*, 2 threads\)/);
+  // A value the user set wins over the executor's share.
+  assert.match(await deviceOf(new LocalExecutor({ threadsPerJob: 2, env: { ...process.env, FLIP_NATIVE_THREADS: '1' } })), /, 1 thread\)/);
+});
+
 test('--gpus on the command line runs a sweep and records each job\'s GPU slot', () => {
   const dir = writeFiles({ 's.yaml': `name: gpus\n${TINY}\naxes:\n  mask.image_ratio: [0, 0.5]\n` });
   const db = join(dir, 'r.db');
