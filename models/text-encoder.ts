@@ -37,6 +37,12 @@ export class TextEncoder {
    * sample, which must be the start token).
    */
   encode(ids: Int32Array, positions: Int32Array, batch: number, padId: number): tf.Tensor2D {
+    const { x, tokens, keyBias } = this.blockInput(ids, positions, batch, padId);
+    return this.finish(runBlocks(this.params.blocks, x, batch, tokens, keyBias), batch, tokens); // [B, D]
+  }
+
+  /** The transformer blocks' input [B*T, D] (token + position embeddings), T, and the padding key bias (or null). */
+  blockInput(ids: Int32Array, positions: Int32Array, batch: number, padId: number): { x: tf.Tensor2D; tokens: number; keyBias: tf.Tensor4D | null } {
     const tokens = ids.length / batch;
     if (!Number.isInteger(tokens) || positions.length !== ids.length) {
       throw new Error(`text.encode: ${ids.length} ids / ${positions.length} positions do not split over batch ${batch}`);
@@ -61,8 +67,12 @@ export class TextEncoder {
       }
     }
     const keyBias = hasPad ? tf.tensor4d(bias, [batch, 1, 1, tokens]) : null; // [B, 1, 1, T]
-    const h = runBlocks(p.blocks, x, batch, tokens, keyBias); // [B*T, D]
+    return { x, tokens, keyBias };
+  }
+
+  /** The blocks' output [B*T, D] -> pooled features [B, D]: token 0 of each sample, after the final LayerNorm. */
+  finish(h: tf.Tensor2D, batch: number, tokens: number): tf.Tensor2D {
     const sel = selectMatrix(batch, tokens, 0);
-    return applyLayerNorm(p.lnFinal, constMatMul(sel.m, sel.mT, h)); // [B, D]
+    return applyLayerNorm(this.params.lnFinal, constMatMul(sel.m, sel.mT, h)); // [B, D]
   }
 }

@@ -138,13 +138,17 @@ export class VisionTransformer {
 
   /** Token rows from tokens() for `batch` samples of K+1 tokens -> pooled features [B, D] (mean over all tokens). */
   encode(t: VitTokens, batch: number): tf.Tensor2D {
-    const h = this.encodeTokens(t, batch); // [B*(K+1), D]
-    const pool = meanPoolMatrix(batch, h.shape[0] / batch);
-    return constMatMul(pool.m, pool.mT, h); // [B, D]
+    return this.pool(this.encodeTokens(t, batch), batch); // [B, D]
   }
 
   /** Output tokens after the final LayerNorm: [B*(K+1), D], CLS first in each sample (the MAE decoder's input). */
   encodeTokens(t: VitTokens, batch: number): tf.Tensor2D {
+    const { x, tokens } = this.blockInput(t, batch);
+    return this.finishTokens(runBlocks(this.params.blocks, x, batch, tokens, null)); // [B*(K+1), D]
+  }
+
+  /** The transformer blocks' input: embedded patches plus positions, CLS rows first ([B*(K+1), D]), and K+1. */
+  blockInput(t: VitTokens, batch: number): { x: tf.Tensor2D; tokens: number } {
     const d = this.cfg.width;
     const rows = t.pixels.length / this.patchValues;
     const tokens = rows / batch;
@@ -156,6 +160,17 @@ export class VisionTransformer {
     const pos = tf.tensor2d(t.positions, [rows, d]); // constant
     const isCls = clsIndicator(batch, tokens); // [B*(K+1), 1] constant
     const x = tf.add(tf.add(linear(pixels, p.patchW as tf.Tensor2D, p.patchB as tf.Tensor1D), pos), matMul2d(isCls.m, p.cls as tf.Tensor2D)); // [B*(K+1), D]
-    return applyLayerNorm(p.lnFinal, runBlocks(p.blocks, x as tf.Tensor2D, batch, tokens, null)); // [B*(K+1), D]
+    return { x: x as tf.Tensor2D, tokens };
+  }
+
+  /** The blocks' output -> the final LayerNorm's output, [B*(K+1), D]. */
+  finishTokens(h: tf.Tensor2D): tf.Tensor2D {
+    return applyLayerNorm(this.params.lnFinal, h);
+  }
+
+  /** Final tokens [B*(K+1), D] -> pooled features [B, D] (mean over all tokens). */
+  pool(tokens: tf.Tensor2D, batch: number): tf.Tensor2D {
+    const pool = meanPoolMatrix(batch, tokens.shape[0] / batch);
+    return constMatMul(pool.m, pool.mT, tokens);
   }
 }

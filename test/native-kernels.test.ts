@@ -149,9 +149,9 @@ test('linear, LayerNorm, MLP and attention (with padding keys): values and gradi
   store.dispose();
 });
 
-/** The loss and every parameter's gradient of a model on one fixed batch (image mask 0.5, padded captions). */
-function modelLossAndGrads(): { loss: number; grads: Map<string, tf.Tensor> } {
-  const config = deepMerge(DEFAULTS, { mask: { image_ratio: 0.5 }, train: { batch_size: 6 } });
+/** The loss and every parameter's gradient of a model on one fixed batch (image mask 0.5 by default, padded captions). */
+function modelLossAndGrads(imageRatio = 0.5): { loss: number; grads: Map<string, tf.Tensor> } {
+  const config = deepMerge(DEFAULTS, { mask: { image_ratio: imageRatio }, train: { batch_size: 6 } });
   const model = new FlipModel(config, config.model.text.vocab_size, 7);
   const rng = makeRng(21);
   const s = config.data.image_size;
@@ -202,6 +202,36 @@ test('a whole model: the same loss and parameter gradients with and without the 
   if (process.env.FLIP_TEST_VERBOSE) console.log(`largest gradient difference: ${worst.name} ${worst.err}; loss ${native.loss} vs ${reference.loss}`);
   assert.ok(worst.err < 1e-4, `largest gradient difference from the plain implementation: ${worst.name} ${worst.err}`);
   for (const r of [native, otherThreads, reference]) tf.dispose([...r.grads.values()]);
+});
+
+test('the two towers side by side (image mask 0.75): the same loss and gradients bit for bit as one after the other', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const addon = loadNativeAddon().addon!;
+  const threads = addon.info().threads;
+  try {
+    // Two threads: at mask 0.75 the towers are close in size (17 vs 16 tokens a sample), so they run side by side.
+    addon.setThreads(2);
+    const kernels = (await tf.profile(() => tf.dispose([...modelLossAndGrads(0.75).grads.values()]))).kernels.map((k) => k.name);
+    assert.ok(kernels.some((k) => k === 'FlipNativeStacks'), `no stacks kernel among ${[...new Set(kernels)].join(', ')}`);
+    assert.ok(kernels.some((k) => k === 'FlipNativeStacksGrad'));
+    assert.ok(!kernels.includes('FlipNativeAttentionSublayer'), 'the towers also ran one sublayer at a time');
+    const sideBySide = modelLossAndGrads(0.75);
+    // One thread: one tower after the other, one sublayer kernel at a time.
+    addon.setThreads(1);
+    const sequential = modelLossAndGrads(0.75);
+    const reference = plain(() => modelLossAndGrads(0.75));
+    assert.equal(sideBySide.loss, sequential.loss);
+    assert.ok(Math.abs(sideBySide.loss - reference.loss) < 1e-5 * Math.max(1, Math.abs(reference.loss)), `loss ${sideBySide.loss} vs plain ${reference.loss}`);
+    assert.deepEqual([...sideBySide.grads.keys()].sort(), [...reference.grads.keys()].sort());
+    for (const [name, g] of sideBySide.grads) {
+      assert.deepEqual(await g.data(), await sequential.grads.get(name)!.data(), `${name}: side by side differs from one after the other`);
+      const err = await relativeError(g, reference.grads.get(name)!);
+      assert.ok(err < 1e-4, `${name}: differs from the plain implementation by ${err}`);
+    }
+    for (const r of [sideBySide, sequential, reference]) tf.dispose([...r.grads.values()]);
+  } finally {
+    addon.setThreads(threads);
+  }
 });
 
 test('the add-on refuses views that are too short or not Float32Array, with the argument named', (t) => {

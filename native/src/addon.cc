@@ -4,8 +4,10 @@
 // a JavaScript exception, never a read or write outside an array.
 #include <node_api.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "gemm.h"
 #include "kernels.h"
@@ -369,6 +371,180 @@ napi_value MlpSublayerBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Reads the stacks argument of stacksForward / stacksBackward: an array of plain objects (see models/kernels/native/
+// stacks.ts). The first problem throws a JavaScript error naming the field and makes ok false.
+class StackReader {
+ public:
+  explicit StackReader(napi_env env) : env_(env) {}
+  bool ok = true;
+
+  napi_value field(napi_value obj, const char* key, const std::string& where) {
+    napi_value v = nullptr;
+    bool has = false;
+    if (ok && (napi_has_named_property(env_, obj, key, &has) != napi_ok || !has || napi_get_named_property(env_, obj, key, &v) != napi_ok)) {
+      fail(where + "." + key + ": missing");
+    }
+    return v;
+  }
+
+  uint32_t length(napi_value arr, const std::string& where) {
+    uint32_t n = 0;
+    bool is_array = false;
+    if (ok && (napi_is_array(env_, arr, &is_array) != napi_ok || !is_array || napi_get_array_length(env_, arr, &n) != napi_ok)) {
+      fail(where + ": expected an array");
+    }
+    return n;
+  }
+
+  napi_value element(napi_value arr, uint32_t i) {
+    napi_value v = nullptr;
+    if (ok) napi_get_element(env_, arr, i, &v);
+    return v;
+  }
+
+  int64_t integer(napi_value obj, const char* key, const std::string& where) {
+    int64_t v = 0;
+    napi_value f = field(obj, key, where);
+    if (ok && (napi_get_value_int64(env_, f, &v) != napi_ok || v < 0)) fail(where + "." + key + ": expected an integer >= 0");
+    return v;
+  }
+
+  float number(napi_value obj, const char* key, const std::string& where) {
+    double v = 0;
+    napi_value f = field(obj, key, where);
+    if (ok && napi_get_value_double(env_, f, &v) != napi_ok) fail(where + "." + key + ": expected a number");
+    return static_cast<float>(v);
+  }
+
+  // A Float32Array field (or null when optional) with at least need floats.
+  float* floats(napi_value value, const std::string& name, int64_t need, bool optional = false) {
+    if (!ok) return nullptr;
+    napi_valuetype t;
+    napi_typeof(env_, value, &t);
+    if (optional && (t == napi_null || t == napi_undefined)) return nullptr;
+    bool is_typed = false;
+    napi_is_typedarray(env_, value, &is_typed);
+    napi_typedarray_type type;
+    size_t len = 0;
+    void* data = nullptr;
+    if (!is_typed || napi_get_typedarray_info(env_, value, &type, &len, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) {
+      fail(name + ": expected a Float32Array");
+      return nullptr;
+    }
+    if (static_cast<int64_t>(len) < need) {
+      fail(name + ": has " + std::to_string(len) + " floats, needs " + std::to_string(need));
+      return nullptr;
+    }
+    return static_cast<float*>(data);
+  }
+
+  // count Float32Arrays from the array field key, with the sizes given.
+  std::vector<float*> group(napi_value obj, const char* key, const std::string& where, const int64_t* sizes, uint32_t count) {
+    std::vector<float*> out(count, nullptr);
+    napi_value arr = field(obj, key, where);
+    if (ok && length(arr, where + "." + key) != count) fail(where + "." + key + ": expected " + std::to_string(count) + " arrays");
+    for (uint32_t i = 0; i < count && ok; i++) out[i] = floats(element(arr, i), where + "." + key + "[" + std::to_string(i) + "]", sizes[i]);
+    return out;
+  }
+
+  void fail(const std::string& message) {
+    if (ok) napi_throw_error(env_, "FLIP_NATIVE", message.c_str());
+    ok = false;
+  }
+
+ private:
+  napi_env env_;
+};
+
+// stacks[i] = { h | dy, keyBias, batch, tokens, heads, eps, layers: [{ hidden, attnWeights[10], attnSaved[7], attnOut |
+// attnGrads[11], mlpWeights[6], mlpSaved[4], mlpOut | mlpGrads[7] }] }
+bool read_stacks(StackReader& r, napi_value arr, bool backward, std::vector<Stack>* stacks) {
+  const uint32_t count = r.length(arr, "stacks");
+  if (r.ok && (count < 1 || count > static_cast<uint32_t>(kMaxStacks))) {
+    r.fail("stacks: expected 1 or 2 stacks, got " + std::to_string(count));
+  }
+  for (uint32_t i = 0; i < count && r.ok; i++) {
+    const std::string where = "stacks[" + std::to_string(i) + "]";
+    napi_value o = r.element(arr, i);
+    Stack st;
+    st.shape.batch = r.integer(o, "batch", where);
+    st.shape.tokens = r.integer(o, "tokens", where);
+    st.shape.heads = r.integer(o, "heads", where);
+    const int64_t d = r.integer(o, "width", where);
+    st.eps = r.number(o, "eps", where);
+    if (!r.ok) return false;
+    if (st.shape.heads == 0 || d % st.shape.heads != 0) {
+      r.fail(where + ": heads must divide width");
+      return false;
+    }
+    st.shape.head_dim = d / st.shape.heads;
+    st.shape.scale = 1.0f / std::sqrt(static_cast<float>(st.shape.head_dim));
+    const int64_t n = st.shape.batch * st.shape.tokens;
+    st.h = backward ? nullptr : r.floats(r.field(o, "h", where), where + ".h", n * d);
+    st.dy = backward ? r.floats(r.field(o, "dy", where), where + ".dy", n * d) : nullptr;
+    st.key_bias = r.floats(r.field(o, "keyBias", where), where + ".keyBias", n, true);
+    napi_value layers = r.field(o, "layers", where);
+    const uint32_t depth = r.length(layers, where + ".layers");
+    for (uint32_t l = 0; l < depth && r.ok; l++) {
+      const std::string lw = where + ".layers[" + std::to_string(l) + "]";
+      napi_value lo = r.element(layers, l);
+      StackLayer L;
+      L.hidden = r.integer(lo, "hidden", lw);
+      int64_t aw[10], as[7], mw[6], ms[4];
+      attention_sizes(st.shape, aw, as);
+      mlp_sizes(n, d, L.hidden, mw, ms);
+      auto w = r.group(lo, "attnWeights", lw, aw, 10);
+      auto sv = r.group(lo, "attnSaved", lw, as, 7);
+      auto mwv = r.group(lo, "mlpWeights", lw, mw, 6);
+      auto msv = r.group(lo, "mlpSaved", lw, ms, 4);
+      if (!r.ok) return false;
+      L.attn_w = {w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9]};
+      L.attn_saved = {sv[0], sv[1], sv[2], sv[3], sv[4], sv[5], sv[6]};
+      L.mlp_w = {mwv[0], mwv[1], mwv[2], mwv[3], mwv[4], mwv[5]};
+      L.mlp_saved = {msv[0], msv[1], msv[2], msv[3]};
+      if (backward) {
+        int64_t ag[11], mg[7];
+        ag[0] = n * d;
+        for (int k = 0; k < 10; k++) ag[k + 1] = aw[k];
+        mg[0] = n * d;
+        for (int k = 0; k < 6; k++) mg[k + 1] = mw[k];
+        auto g = r.group(lo, "attnGrads", lw, ag, 11);
+        auto m = r.group(lo, "mlpGrads", lw, mg, 7);
+        if (!r.ok) return false;
+        L.attn_grads = {g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10]};
+        L.mlp_grads = {m[0], m[1], m[2], m[3], m[4], m[5], m[6]};
+        L.attn_out = L.mlp_out = nullptr;
+      } else {
+        L.attn_out = r.floats(r.field(lo, "attnOut", lw), lw + ".attnOut", n * d);
+        L.mlp_out = r.floats(r.field(lo, "mlpOut", lw), lw + ".mlpOut", n * d);
+      }
+      st.layers.push_back(L);
+    }
+    stacks->push_back(std::move(st));
+  }
+  return r.ok;
+}
+
+napi_value StacksForward(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  StackReader r(env);
+  std::vector<Stack> stacks;
+  if (argc == 1 && read_stacks(r, argv[0], false, &stacks)) stacks_forward(stacks);
+  return nullptr;
+}
+
+napi_value StacksBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  StackReader r(env);
+  std::vector<Stack> stacks;
+  if (argc == 1 && read_stacks(r, argv[0], true, &stacks)) stacks_backward(stacks);
+  return nullptr;
+}
+
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value obj, config, core, threads;
   napi_create_object(env, &obj);
@@ -421,6 +597,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"mlpSublayerBackward", nullptr, MlpSublayerBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"scratchBytes", nullptr, ScratchBytes, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"releaseScratch", nullptr, ReleaseScratch, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"stacksForward", nullptr, StacksForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"stacksBackward", nullptr, StacksBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

@@ -2,6 +2,7 @@
 // work over the thread pool (parallel.h) when there is enough of it.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 // out [n, dout] = residual [n, dout] + x [n, din] w [din, dout] + bias [dout] (residual and bias may be null).
 void linear_forward(const float* x, const float* w, const float* bias, const float* residual, float* out, int64_t n, int64_t din,
@@ -79,7 +80,36 @@ struct MlpGrads {
 // Bytes of the sublayers' scratch buffers (intermediate gradients): real memory that tfjs does not see.
 int64_t sublayer_scratch_bytes();
 void sublayer_scratch_release();
+// Transformer stacks that may run side by side, and the scratch arena (< kMaxStacks) the calling thread uses.
+constexpr int kMaxStacks = 2;
+void use_scratch_arena(int index);
 
 // out = h + QuickGELU(LN(h) w1 + b1) w2 + b2, hidden width m.
 void mlp_sublayer_forward(int64_t n, int64_t d, int64_t m, float eps, const float* h, const MlpWeights& w, float* out, const MlpSaved& saved);
 void mlp_sublayer_backward(int64_t n, int64_t d, int64_t m, const float* dy, const MlpWeights& w, const MlpSaved& saved, const MlpGrads& g);
+
+// Transformer stacks (pre-LN blocks: attention sublayer then MLP sublayer) on h [batch * tokens, d]. The forward
+// writes each sublayer's output and saved tensors; the backward, from dy (the gradient of the last output), writes
+// each sublayer's gradients (dh first: the gradient of that sublayer's input). Two stacks run side by side, one per
+// thread (the image and text towers); their arithmetic is the same as one after the other.
+struct StackLayer {
+  int64_t hidden;
+  AttentionWeights attn_w;
+  AttentionSaved attn_saved;
+  float* attn_out;
+  AttentionGrads attn_grads;
+  MlpWeights mlp_w;
+  MlpSaved mlp_saved;
+  float* mlp_out;
+  MlpGrads mlp_grads;
+};
+struct Stack {
+  AttentionShape shape;
+  float eps;
+  const float* h;         // forward input
+  const float* key_bias;  // may be null
+  const float* dy;        // backward input
+  std::vector<StackLayer> layers;
+};
+void stacks_forward(const std::vector<Stack>& stacks);
+void stacks_backward(const std::vector<Stack>& stacks);

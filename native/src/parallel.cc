@@ -18,6 +18,15 @@ std::chrono::microseconds spin_time() {
 }
 const std::chrono::microseconds kSpin = spin_time();
 
+// Set while this thread runs a part of a job: a parallel_for inside one runs inline (nested use, e.g. two
+// transformer stacks side by side, each calling the kernels that would otherwise share the pool).
+thread_local bool in_job = false;
+
+struct InJob {
+  InJob() { in_job = true; }
+  ~InJob() { in_job = false; }
+};
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -70,6 +79,7 @@ struct Pool {
       if (index + 1 < parts) {
         int64_t begin, end;
         part_range(index + 1, &begin, &end);
+        InJob guard;
         (*body)(begin, end);
       }
       pending.fetch_sub(1, std::memory_order_acq_rel);
@@ -88,7 +98,10 @@ struct Pool {
     }
     int64_t begin, end;
     part_range(0, &begin, &end);
-    job(begin, end);
+    {
+      InJob guard;
+      job(begin, end);
+    }
     while (pending.load(std::memory_order_acquire) != 0) cpu_relax();
   }
 
@@ -125,7 +138,8 @@ void parallel_for(int64_t count, int64_t grain, const std::function<void(int64_t
   const int64_t threads = static_cast<int64_t>(p.workers.size()) + 1;
   int64_t parts = grain > 0 ? count / grain : count;
   if (parts > threads) parts = threads;
-  if (parts <= 1) {
+  if (parts <= 1 || in_job) {
+    // One part, or called from inside a job: here, in one piece. The bodies give the same result for any split.
     if (count > 0) body(0, count);
     return;
   }

@@ -10,11 +10,13 @@ void pool_set_threads(int threads);
 int pool_threads();
 
 // Calls body(begin, end) over a split of [0, count) into at most pool_threads() contiguous parts of at least `grain`
-// items each, the calling thread taking the first part; returns when every part is done. With one part it just calls.
+// items each, the calling thread taking the first part; returns when every part is done. With one part, or when called
+// from inside a part of another parallel_for, it just calls body(0, count): every body here must compute the same
+// result whatever the split (they do: splits only decide which thread computes which independent items).
 void parallel_for(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
 
-// Runs first() and second() at once when there are two threads, one after the other when there is one. Neither may
-// call parallel_for (the pool is busy running them).
+// Runs first() and second() at once when there are two threads, one after the other when there is one (or when
+// nested in another job); a parallel_for inside either runs inline.
 template <typename First, typename Second>
 void run_pair(First first, Second second) {
   parallel_for(2, 1, [&](int64_t i0, int64_t i1) {

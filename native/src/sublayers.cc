@@ -9,17 +9,27 @@
 
 namespace {
 
-Scratch& scratch() {
-  static Scratch s;
-  return s;
-}
+// One arena per stack that may run at once (stacks.cc runs two side by side); a thread uses the one it was given.
+Scratch arenas[kMaxStacks];
+thread_local int arena = 0;
+
+Scratch& scratch() { return arenas[arena]; }
 
 enum Slot { kA, kDctx, kDq, kDk, kDv, kDa, kDz };
 
 }  // namespace
 
-int64_t sublayer_scratch_bytes() { return scratch().bytes(); }
-void sublayer_scratch_release() { scratch().release(); }
+void use_scratch_arena(int index) { arena = index; }
+
+int64_t sublayer_scratch_bytes() {
+  int64_t total = 0;
+  for (const Scratch& s : arenas) total += s.bytes();
+  return total;
+}
+
+void sublayer_scratch_release() {
+  for (Scratch& s : arenas) s.release();
+}
 
 void attention_sublayer_forward(const AttentionShape& s, float eps, const float* h, const AttentionWeights& w, const float* key_bias,
                                 float* out, const AttentionSaved& saved) {

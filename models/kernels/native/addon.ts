@@ -34,6 +34,9 @@ export interface NativeAddon {
   /** weights: lnGamma, lnBeta, w1, b1, w2, b2; saved: xhat, rstd, u, z. */
   mlpSublayerForward(h: F32, weights: F32[], out: F32, saved: F32[], n: number, d: number, m: number, eps: number): void;
   mlpSublayerBackward(dy: F32, weights: F32[], saved: F32[], grads: F32[], n: number, d: number, m: number): void;
+  /** Two (or one) transformer stacks side by side; the argument's layout is built by stacks.ts. */
+  stacksForward(stacks: object[]): void;
+  stacksBackward(stacks: object[]): void;
   /** Bytes held by the sublayer kernels' scratch buffers (grow-only, reused every step). */
   scratchBytes(): number;
   /** Frees the scratch buffers (memory measurements of several model sizes in one process). */

@@ -1,0 +1,202 @@
+/**
+ * Two transformer stacks (the image and the text tower's blocks) in one native call each way, run side by side, one
+ * per thread (native/src/stacks.cc). A kernel with several outputs and a registered gradient: the forward returns each
+ * stack's output plus every sublayer's saved tensors, the gradient runs both stacks' backward passes at once. The
+ * arithmetic is exactly that of runBlocks with the sublayer kernels (a test compares them bit for bit).
+ *
+ * Kernels are registered per structure (the two depths), since a gradient's list of saved outputs is fixed per kernel.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BlockParams } from '../../nn/block.js';
+import { loadNativeAddon } from './addon.js';
+import { ATTENTION_SAVED, ATTENTION_WEIGHTS, MLP_SAVED, MLP_WEIGHTS } from './register.js';
+import { allocate, view, type WasmBackendInternals } from './wasm-heap.js';
+
+export interface StackInput {
+  blocks: BlockParams[];
+  /** [batch * tokens, width] */
+  h: tf.Tensor2D;
+  batch: number;
+  tokens: number;
+  /** batch * tokens additive key bias (padding), or null */
+  keyBias: tf.Tensor | null;
+}
+
+interface StackSpec {
+  batch: number;
+  tokens: number;
+  heads: number;
+  width: number;
+  eps: number;
+  hidden: number[];
+  hasKeyBias: boolean;
+}
+
+/** Saved outputs per layer: the attention sublayer's, then the MLP sublayer's. */
+const PER_LAYER = ATTENTION_SAVED.length + MLP_SAVED.length;
+
+/** The weights of one block, in the add-on's order: attention sublayer, then MLP sublayer. */
+function blockWeights(b: BlockParams): tf.Tensor[] {
+  const a = b.attn;
+  return [b.ln1.gamma, b.ln1.beta, a.wq, a.bq, a.wk, a.bk, a.wv, a.bv, a.wo, a.bo, b.ln2.gamma, b.ln2.beta, b.mlp.w1, b.mlp.b1, b.mlp.w2, b.mlp.b2];
+}
+
+const WEIGHT_NAMES = [...ATTENTION_WEIGHTS.map((w) => `attn.${w}`), ...MLP_WEIGHTS.map((w) => `mlp.${w}`)];
+
+function weightName(stack: number, layer: number, weight: string): string {
+  return `s${stack}.l${layer}.${weight}`;
+}
+
+function savedName(stack: number, layer: number, index: number): string {
+  return `s${stack}.l${layer}.saved${index}`;
+}
+
+function savedShapes(sp: StackSpec, hidden: number): number[][] {
+  const n = sp.batch * sp.tokens;
+  const d = sp.width;
+  // ATTENTION_SAVED: xhat, rstd, q, k, v, probs, ctx; MLP_SAVED: xhat, rstd, u, z.
+  return [[n, d], [n], [n, d], [n, d], [n, d], [sp.batch, sp.heads, sp.tokens, sp.tokens], [n, d], [n, d], [n], [n, hidden], [n, hidden]];
+}
+
+const FORWARD = 'FlipNativeStacks';
+const BACKWARD = 'FlipNativeStacksGrad';
+type Backend = WasmBackendInternals & { disposeData(dataId: object, force?: boolean): void };
+
+/** Row offset of stack s in the packed [rowsA + rowsB, width] output (and its gradient). */
+function rowOffset(specs: StackSpec[], s: number): number {
+  return specs.slice(0, s).reduce((n, sp) => n + sp.batch * sp.tokens, 0);
+}
+
+function registerStackKernels(): void {
+  if (tf.getKernel(FORWARD, 'wasm')) return;
+  const addon = loadNativeAddon().addon;
+  if (!addon) throw new Error('native stacks: the add-on is not loaded');
+
+  // Inputs: s<i>.h, s<i>.keyBias, weights; outputs: the packed stack outputs, then every layer's saved tensors.
+  const forward: tf.KernelFunc = ({ inputs, attrs, backend }) => {
+    const be = backend as unknown as Backend;
+    const ins = inputs as Record<string, tf.TensorInfo>;
+    const sp = JSON.parse((attrs as { specs: string }).specs) as StackSpec[];
+    const width = sp[0].width;
+    const rows = rowOffset(sp, sp.length);
+    const outs = allocate(be, [[rows, width], ...sp.flatMap((s) => s.hidden.flatMap((m) => savedShapes(s, m)))]);
+    // The residual stream between sublayers never leaves the call (the last one is written into the packed output).
+    const temps = allocate(be, sp.flatMap((s) => s.hidden.flatMap((_, l) => (l + 1 < s.hidden.length ? [[s.batch * s.tokens, width], [s.batch * s.tokens, width]] : [[s.batch * s.tokens, width]]))));
+    const v = outs.map((o) => view(be, o, 'output'));
+    const t = temps.map((o) => view(be, o, 'buffer'));
+    let o = 1;
+    let ti = 0;
+    const arg = sp.map((s, si) => {
+      const n = s.batch * s.tokens;
+      const packed = v[0].subarray(rowOffset(sp, si) * width, (rowOffset(sp, si) + n) * width);
+      const layers = s.hidden.map((hidden, l) => {
+        const w = WEIGHT_NAMES.map((name) => view(be, ins[weightName(si, l, name)], name));
+        const saved = v.slice(o, o + PER_LAYER);
+        o += PER_LAYER;
+        const attnOut = t[ti++];
+        const mlpOut = l + 1 < s.hidden.length ? t[ti++] : packed;
+        return { hidden, attnWeights: w.slice(0, ATTENTION_WEIGHTS.length), attnOut, attnSaved: saved.slice(0, ATTENTION_SAVED.length), mlpWeights: w.slice(ATTENTION_WEIGHTS.length), mlpOut, mlpSaved: saved.slice(ATTENTION_SAVED.length) };
+      });
+      return { ...s, h: view(be, ins[`s${si}.h`], 'h'), keyBias: s.hasKeyBias ? view(be, ins[`s${si}.keyBias`], 'keyBias') : null, layers };
+    });
+    addon.stacksForward(arg);
+    for (const tmp of temps) be.disposeData(tmp.dataId, true);
+    return outs;
+  };
+
+  // Inputs: dy (packed), weights, saved; outputs: dh per stack, then every weight's gradient in order.
+  const backward: tf.KernelFunc = ({ inputs, attrs, backend }) => {
+    const be = backend as unknown as Backend;
+    const ins = inputs as Record<string, tf.TensorInfo>;
+    const sp = JSON.parse((attrs as { specs: string }).specs) as StackSpec[];
+    const width = sp[0].width;
+    const weightShapes = sp.flatMap((s, si) => s.hidden.flatMap((_, l) => WEIGHT_NAMES.map((name) => ins[weightName(si, l, name)].shape)));
+    const outs = allocate(be, [...sp.map((s) => [s.batch * s.tokens, width]), ...weightShapes]);
+    // Gradients between sublayers never leave the call.
+    const temps = allocate(be, sp.flatMap((s) => s.hidden.flatMap((_, l) => (l > 0 ? [[s.batch * s.tokens, width], [s.batch * s.tokens, width]] : [[s.batch * s.tokens, width]]))));
+    const v = outs.map((o) => view(be, o, 'gradient'));
+    const t = temps.map((o) => view(be, o, 'buffer'));
+    const dy = view(be, ins.dy, 'dy');
+    let wi = sp.length;
+    let ti = 0;
+    const arg = sp.map((s, si) => {
+      const n = s.batch * s.tokens;
+      const layers = s.hidden.map((hidden, l) => {
+        const w = WEIGHT_NAMES.map((name) => view(be, ins[weightName(si, l, name)], name));
+        const saved = Array.from({ length: PER_LAYER }, (_, k) => view(be, ins[savedName(si, l, k)], 'saved'));
+        const grads = v.slice(wi, wi + WEIGHT_NAMES.length);
+        wi += WEIGHT_NAMES.length;
+        // The first layer's attention dh is the stack's input gradient (an output); the others are temporaries.
+        const attnDh = l === 0 ? v[si] : t[ti++];
+        const mlpDh = t[ti++];
+        return { hidden, attnWeights: w.slice(0, ATTENTION_WEIGHTS.length), attnSaved: saved.slice(0, ATTENTION_SAVED.length), attnGrads: [attnDh, ...grads.slice(0, ATTENTION_WEIGHTS.length)], mlpWeights: w.slice(ATTENTION_WEIGHTS.length), mlpSaved: saved.slice(ATTENTION_SAVED.length), mlpGrads: [mlpDh, ...grads.slice(ATTENTION_WEIGHTS.length)] };
+      });
+      const off = rowOffset(sp, si) * width;
+      // The backward pass reads the saved probabilities, not the key bias.
+      return { ...s, dy: dy.subarray(off, off + n * width), keyBias: null, layers };
+    });
+    addon.stacksBackward(arg);
+    for (const tmp of temps) be.disposeData(tmp.dataId, true);
+    return outs;
+  };
+
+  tf.registerKernel({ kernelName: FORWARD, backendName: 'wasm', kernelFunc: forward });
+  tf.registerKernel({ kernelName: BACKWARD, backendName: 'wasm', kernelFunc: backward });
+}
+
+/**
+ * Whether two stacks of rowsA and rowsB token rows run faster side by side than one after the other (each product
+ * shared between the threads): only when there are two threads and the stacks are close in size, else one thread would
+ * sit idle while the bigger stack finishes. (Measured on the reference step: side by side wins at mask 0.75, 1,088 vs
+ * 1,024 rows; at mask 0.5, 2,112 vs 1,024, it does not.)
+ */
+export function sideBySidePays(rowsA: number, rowsB: number, depthA: number, depthB: number): boolean {
+  const threads = loadNativeAddon().addon?.info().threads ?? 1;
+  const work = (rows: number, depth: number) => rows * depth;
+  const [big, small] = [Math.max(work(rowsA, depthA), work(rowsB, depthB)), Math.min(work(rowsA, depthA), work(rowsB, depthB))];
+  return threads >= 2 && depthA > 0 && depthB > 0 && big <= 1.5 * small;
+}
+
+/** Both stacks' outputs [batch * tokens, width], computed side by side. Both stacks must have the same width. */
+export function nativeTwoStacks(stacks: [StackInput, StackInput], eps: number): [tf.Tensor2D, tf.Tensor2D] {
+  const specs: StackSpec[] = stacks.map((s) => {
+    if (s.h.shape[0] !== s.batch * s.tokens) throw new Error(`stacks: h has ${s.h.shape[0]} rows, expected batch ${s.batch} x tokens ${s.tokens}`);
+    if (s.keyBias && s.keyBias.size !== s.batch * s.tokens) throw new Error(`stacks: keyBias has ${s.keyBias.size} values, expected ${s.batch * s.tokens}`);
+    return { batch: s.batch, tokens: s.tokens, heads: s.blocks[0]?.attn.heads ?? 1, width: s.h.shape[1], eps, hidden: s.blocks.map((b) => b.mlp.w1.shape[1] as number), hasKeyBias: s.keyBias !== null };
+  });
+  if (specs[0].width !== specs[1].width) throw new Error(`stacks: widths ${specs[0].width} and ${specs[1].width} differ`);
+  registerStackKernels();
+  const attrs = { specs: JSON.stringify(specs) } as unknown as tf.NamedAttrMap;
+  const keyBiases: Record<string, tf.Tensor> = {};
+  stacks.forEach((s, si) => s.keyBias && (keyBiases[`s${si}.keyBias`] = s.keyBias));
+  const weights = stacks.flatMap((s) => s.blocks.flatMap(blockWeights));
+  const names = stacks.flatMap((s, si) => s.blocks.flatMap((_, l) => WEIGHT_NAMES.map((w) => weightName(si, l, w))));
+  // Weights that are variables outlive the gradient computation and are used directly; others are saved.
+  const weightsAreVariables = weights.every((w) => w instanceof tf.Variable);
+  const op = tf.customGrad((...args) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [hA, hB, ...ws] = args as tf.Tensor[];
+    const inputs: Record<string, tf.Tensor> = { 's0.h': hA, 's1.h': hB, ...keyBiases };
+    names.forEach((n, i) => (inputs[n] = ws[i]));
+    const [packed, ...saved] = tf.engine().runKernel(FORWARD, inputs as unknown as tf.NamedTensorMap, attrs) as tf.Tensor[];
+    save(weightsAreVariables ? saved : [...saved, ...ws]);
+    return {
+      value: packed,
+      gradFunc: (dy: tf.Tensor, kept: tf.Tensor[]) => {
+        const s = kept.slice(0, saved.length);
+        const w = weightsAreVariables ? ws : kept.slice(saved.length);
+        // Only saved tensors and variables here: anything else of the forward pass is disposed by now.
+        const gradInputs: Record<string, tf.Tensor> = { dy };
+        names.forEach((n, i) => (gradInputs[n] = w[i]));
+        let k = 0;
+        specs.forEach((sp, si) => sp.hidden.forEach((_, l) => {
+          for (let j = 0; j < PER_LAYER; j++) gradInputs[savedName(si, l, j)] = s[k++];
+        }));
+        return tf.engine().runKernel(BACKWARD, gradInputs as unknown as tf.NamedTensorMap, attrs) as tf.Tensor[];
+      },
+    };
+  });
+  const packed = op(stacks[0].h, stacks[1].h, ...weights) as tf.Tensor2D;
+  const rowsA = stacks[0].batch * stacks[0].tokens;
+  return [tf.slice(packed, [0, 0], [rowsA, -1]), tf.slice(packed, [rowsA, 0], [-1, -1])];
+}
