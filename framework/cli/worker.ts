@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { CANCEL_CHANNEL, QUEUE_NAME, QUEUE_PREFIX, checkRedis, type ProgressReport, type QueuedJob } from '../run/bullmq-executor.js';
 import type { JobOutcome } from '../run/executor.js';
 import { outcomeText } from '../run/job-runner-core.js';
+import { availableParallelism } from 'node:os';
 import { LocalExecutor } from '../run/local-executor.js';
 import type { JobMessage } from '../run/messages.js';
 import { EXIT, fail, intFlag, parseCli } from './common.js';
@@ -40,7 +41,8 @@ if (!url) fail(`worker: --redis is required\n\n${USAGE}`, EXIT.invalid);
 const gpus = args.values.gpus?.split(',').map((g) => g.trim()).filter(Boolean);
 const concurrency = intFlag('concurrency', args.values.concurrency, gpus?.length || 1, 1);
 // One executor for all jobs: it hands each job a free GPU (jobs beyond the GPUs wait for one).
-const executor = new LocalExecutor({ gpus });
+// The jobs running at once share this machine's cores (the native kernels' threads, FLIP_NATIVE_THREADS).
+const executor = new LocalExecutor({ gpus, threadsPerJob: Math.max(1, Math.floor(availableParallelism() / concurrency)) });
 const lockMs = intFlag('lock-seconds', args.values['lock-seconds'], 30, 1) * 1000;
 const name = args.values.name ?? `${hostname()}:${process.pid}`;
 
