@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config.js';
 import { nativeKernelsActive } from './kernels/native/register.js';
-import { nativeTwoStacks, sideBySidePays } from './kernels/native/stacks.js';
+import { nativeTwoStacks } from './kernels/native/stacks.js';
 import { LN_EPS } from './nn/layernorm.js';
 import { constMatMul, matMul2d } from './nn/linear.js';
 import { meanPoolMatrix } from './nn/constants.js';
@@ -98,15 +98,12 @@ export class FlipModel {
   }
 
   /**
-   * The same loss with both towers' transformer blocks in one native call, one tower per thread: when the towers have
-   * about as many tokens (image mask 0.75: 17 x 64 rows against the captions' 16 x 64), side by side beats sharing
-   * each product between the threads. The arithmetic is the same either way. Null when it would not pay.
+   * The same loss with both towers' transformer blocks in one native call each way (two threads: each takes half of
+   * both towers' samples). Null when the towers' widths differ (one packed output) or a tower has no blocks.
    */
   private lossTowersSideBySide(batch: ModelBatch): tf.Scalar | null {
     const size = batch.size;
-    const imageRows = batch.image.pixels.length / this.image.patchValues;
-    if (this.image.cfg.width !== this.text.cfg.width) return null; // one packed output for both
-    if (!sideBySidePays(imageRows, batch.ids.length, this.image.params.blocks.length, this.text.params.blocks.length)) return null;
+    if (this.image.cfg.width !== this.text.cfg.width || this.image.params.blocks.length === 0 || this.text.params.blocks.length === 0) return null;
     const img = this.image.blockInput(batch.image, size);
     const txt = this.text.blockInput(batch.ids, batch.positions, size, this.padId);
     const [hImg, hTxt] = nativeTwoStacks(

@@ -525,23 +525,35 @@ bool read_stacks(StackReader& r, napi_value arr, bool backward, std::vector<Stac
   return r.ok;
 }
 
+// stacksForward(stacks, halves)
 napi_value StacksForward(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   StackReader r(env);
   std::vector<Stack> stacks;
-  if (argc == 1 && read_stacks(r, argv[0], false, &stacks)) stacks_forward(stacks);
+  bool halves = true;
+  if (argc != 2 || napi_get_value_bool(env, argv[1], &halves) != napi_ok) {
+    r.fail("stacksForward: expected (stacks, halves: boolean)");
+    return nullptr;
+  }
+  if (read_stacks(r, argv[0], false, &stacks)) stacks_forward(stacks, halves);
   return nullptr;
 }
 
+// stacksBackward(stacks, halves)
 napi_value StacksBackward(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   StackReader r(env);
   std::vector<Stack> stacks;
-  if (argc == 1 && read_stacks(r, argv[0], true, &stacks)) stacks_backward(stacks);
+  bool halves = true;
+  if (argc != 2 || napi_get_value_bool(env, argv[1], &halves) != napi_ok) {
+    r.fail("stacksBackward: expected (stacks, halves: boolean)");
+    return nullptr;
+  }
+  if (read_stacks(r, argv[0], true, &stacks)) stacks_backward(stacks, halves);
   return nullptr;
 }
 

@@ -83,6 +83,10 @@ void sublayer_scratch_release();
 // Transformer stacks that may run side by side, and the scratch arena (< kMaxStacks) the calling thread uses.
 constexpr int kMaxStacks = 2;
 void use_scratch_arena(int index);
+// A buffer of n floats from an arena's slot (slots from kFirstGradientSlot up are free for callers other than the
+// sublayers), valid until that slot is asked for again.
+constexpr int kFirstGradientSlot = 16;
+float* scratch_buffer(int arena_index, int slot, int64_t n);
 
 // out = h + QuickGELU(LN(h) w1 + b1) w2 + b2, hidden width m.
 void mlp_sublayer_forward(int64_t n, int64_t d, int64_t m, float eps, const float* h, const MlpWeights& w, float* out, const MlpSaved& saved);
@@ -90,8 +94,8 @@ void mlp_sublayer_backward(int64_t n, int64_t d, int64_t m, const float* dy, con
 
 // Transformer stacks (pre-LN blocks: attention sublayer then MLP sublayer) on h [batch * tokens, d]. The forward
 // writes each sublayer's output and saved tensors; the backward, from dy (the gradient of the last output), writes
-// each sublayer's gradients (dh first: the gradient of that sublayer's input). Two stacks run side by side, one per
-// thread (the image and text towers); their arithmetic is the same as one after the other.
+// each sublayer's gradients (dh first: the gradient of that sublayer's input). The work is split between two threads
+// (stacks.cc says how) in a way that does not depend on the thread count.
 struct StackLayer {
   int64_t hidden;
   AttentionWeights attn_w;
@@ -111,5 +115,7 @@ struct Stack {
   const float* dy;        // backward input
   std::vector<StackLayer> layers;
 };
-void stacks_forward(const std::vector<Stack>& stacks);
-void stacks_backward(const std::vector<Stack>& stacks);
+// halves: every stack cut into two halves of its samples, one per thread (equal work at any size); else each stack
+// whole on its own thread (two stacks of about the same size).
+void stacks_forward(const std::vector<Stack>& stacks, bool halves);
+void stacks_backward(const std::vector<Stack>& stacks, bool halves);

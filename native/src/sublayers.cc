@@ -21,6 +21,8 @@ enum Slot { kA, kDctx, kDq, kDk, kDv, kDa, kDz };
 
 void use_scratch_arena(int index) { arena = index; }
 
+float* scratch_buffer(int arena_index, int slot, int64_t n) { return arenas[arena_index].get(slot, n); }
+
 int64_t sublayer_scratch_bytes() {
   int64_t total = 0;
   for (const Scratch& s : arenas) total += s.bytes();

@@ -35,8 +35,8 @@ export interface NativeAddon {
   mlpSublayerForward(h: F32, weights: F32[], out: F32, saved: F32[], n: number, d: number, m: number, eps: number): void;
   mlpSublayerBackward(dy: F32, weights: F32[], saved: F32[], grads: F32[], n: number, d: number, m: number): void;
   /** Two (or one) transformer stacks side by side; the argument's layout is built by stacks.ts. */
-  stacksForward(stacks: object[]): void;
-  stacksBackward(stacks: object[]): void;
+  stacksForward(stacks: object[], halves: boolean): void;
+  stacksBackward(stacks: object[], halves: boolean): void;
   /** Bytes held by the sublayer kernels' scratch buffers (grow-only, reused every step). */
   scratchBytes(): number;
   /** Frees the scratch buffers (memory measurements of several model sizes in one process). */

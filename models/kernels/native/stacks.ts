@@ -1,10 +1,12 @@
 /**
- * Two transformer stacks (the image and the text tower's blocks) in one native call each way, run side by side, one
- * per thread (native/src/stacks.cc). A kernel with several outputs and a registered gradient: the forward returns each
- * stack's output plus every sublayer's saved tensors, the gradient runs both stacks' backward passes at once. The
- * arithmetic is exactly that of runBlocks with the sublayer kernels (a test compares them bit for bit).
- *
- * Kernels are registered per structure (the two depths), since a gradient's list of saved outputs is fixed per kernel.
+ * Two transformer stacks (the image and the text tower's blocks) in one native call each way (native/src/stacks.cc),
+ * split between two threads, each running whole products on its own: when the stacks are about the same size (image
+ * mask 0.75: 1,088 rows against the captions' 1,024) each stack goes to one thread; otherwise each stack's samples are
+ * cut in two halves, one thread taking the first half of both stacks (equal work whatever the sizes). The forward
+ * kernel returns both outputs packed in one tensor (customGrad has one value) plus every sublayer's saved tensors; the
+ * gradient kernel runs both stacks' backward passes and adds the halves' weight gradients in a fixed order, so the
+ * result is the same bit for bit with one thread or two. Compared with the plain implementation by
+ * test/native-kernels.test.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BlockParams } from '../../nn/block.js';
@@ -99,7 +101,7 @@ function registerStackKernels(): void {
       });
       return { ...s, h: view(be, ins[`s${si}.h`], 'h'), keyBias: s.hasKeyBias ? view(be, ins[`s${si}.keyBias`], 'keyBias') : null, layers };
     });
-    addon.stacksForward(arg);
+    addon.stacksForward(arg, (attrs as { halves: boolean }).halves);
     for (const tmp of temps) be.disposeData(tmp.dataId, true);
     return outs;
   };
@@ -135,7 +137,7 @@ function registerStackKernels(): void {
       // The backward pass reads the saved probabilities, not the key bias.
       return { ...s, dy: dy.subarray(off, off + n * width), keyBias: null, layers };
     });
-    addon.stacksBackward(arg);
+    addon.stacksBackward(arg, (attrs as { halves: boolean }).halves);
     for (const tmp of temps) be.disposeData(tmp.dataId, true);
     return outs;
   };
@@ -145,16 +147,14 @@ function registerStackKernels(): void {
 }
 
 /**
- * Whether two stacks of rowsA and rowsB token rows run faster side by side than one after the other (each product
- * shared between the threads): only when there are two threads and the stacks are close in size, else one thread would
- * sit idle while the bigger stack finishes. (Measured on the reference step: side by side wins at mask 0.75, 1,088 vs
- * 1,024 rows; at mask 0.5, 2,112 vs 1,024, it does not.)
+ * Whether each stack can have a thread to itself: work (rows x depth) within 1.5x. On the reference step (single
+ * `npm run bench` runs here): at mask 0.75 (1,088 vs 1,024 rows) a thread per tower gave 2.4-2.6x the speed of mask 0,
+ * halves 2.3x; at 0.5 (2,112 vs 1,024) a thread per tower leaves one idle (0.18 s a step against 0.145 s). Shapes
+ * only: the choice changes the arithmetic, so it must not depend on the thread count.
  */
-export function sideBySidePays(rowsA: number, rowsB: number, depthA: number, depthB: number): boolean {
-  const threads = loadNativeAddon().addon?.info().threads ?? 1;
-  const work = (rows: number, depth: number) => rows * depth;
-  const [big, small] = [Math.max(work(rowsA, depthA), work(rowsB, depthB)), Math.min(work(rowsA, depthA), work(rowsB, depthB))];
-  return threads >= 2 && depthA > 0 && depthB > 0 && big <= 1.5 * small;
+function closeInSize(specs: StackSpec[]): boolean {
+  const work = specs.map((s) => s.batch * s.tokens * s.hidden.length);
+  return Math.max(...work) <= 1.5 * Math.min(...work);
 }
 
 /** Both stacks' outputs [batch * tokens, width], computed side by side. Both stacks must have the same width. */
@@ -166,7 +166,7 @@ export function nativeTwoStacks(stacks: [StackInput, StackInput], eps: number): 
   });
   if (specs[0].width !== specs[1].width) throw new Error(`stacks: widths ${specs[0].width} and ${specs[1].width} differ`);
   registerStackKernels();
-  const attrs = { specs: JSON.stringify(specs) } as unknown as tf.NamedAttrMap;
+  const attrs = { specs: JSON.stringify(specs), halves: !closeInSize(specs) } as unknown as tf.NamedAttrMap;
   const keyBiases: Record<string, tf.Tensor> = {};
   stacks.forEach((s, si) => s.keyBias && (keyBiases[`s${si}.keyBias`] = s.keyBias));
   const weights = stacks.flatMap((s) => s.blocks.flatMap(blockWeights));
