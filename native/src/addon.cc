@@ -14,6 +14,24 @@
 
 namespace {
 
+// A Float32Array with at least `need` floats, or null with *error set (naming `name`).
+float* read_floats(napi_env env, napi_value value, const std::string& name, int64_t need, std::string* error) {
+  bool is_typed = false;
+  napi_is_typedarray(env, value, &is_typed);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (!is_typed || napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) {
+    *error = name + ": expected a Float32Array";
+    return nullptr;
+  }
+  if (static_cast<int64_t>(length) < need) {
+    *error = name + ": has " + std::to_string(length) + " floats, needs " + std::to_string(need);
+    return nullptr;
+  }
+  return static_cast<float*>(data);
+}
+
 // Reads a call's arguments by position; the first problem throws a JavaScript error and makes ok() false.
 class Args {
  public:
@@ -71,21 +89,10 @@ class Args {
   static constexpr size_t kMax = 16;
 
   float* floats_of(napi_value value, const char* name, int64_t need) {
-    bool is_typed = false;
-    napi_is_typedarray(env_, value, &is_typed);
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    if (!is_typed || napi_get_typedarray_info(env_, value, &type, &length, &data, nullptr, nullptr) != napi_ok ||
-        type != napi_float32_array) {
-      fail(std::string(name) + ": expected a Float32Array");
-      return nullptr;
-    }
-    if (static_cast<int64_t>(length) < need) {
-      fail(std::string(name) + ": has " + std::to_string(length) + " floats, needs " + std::to_string(need));
-      return nullptr;
-    }
-    return static_cast<float*>(data);
+    std::string error;
+    float* data = read_floats(env_, value, name, need, &error);
+    if (!data) fail(error);
+    return data;
   }
 
   void fail(const std::string& message) {
@@ -266,15 +273,6 @@ const char* const kAttentionSaved[] = {"xhat", "rstd", "q", "k", "v", "probs", "
 const char* const kMlpWeights[] = {"lnGamma", "lnBeta", "w1", "b1", "w2", "b2"};
 const char* const kMlpSaved[] = {"xhat", "rstd", "u", "z"};
 
-// Sizes in floats of the attention weights, saved tensors and gradients (gradients: dh, then one per weight).
-void attention_sizes(const AttentionShape& s, int64_t weights[10], int64_t saved[7]) {
-  const int64_t n = s.batch * s.tokens, d = s.heads * s.head_dim;
-  const int64_t w[10] = {d, d, d * d, d, d * d, d, d * d, d, d * d, d};
-  const int64_t sv[7] = {n * d, n, n * d, n * d, n * d, s.batch * s.heads * s.tokens * s.tokens, n * d};
-  for (int i = 0; i < 10; i++) weights[i] = w[i];
-  for (int i = 0; i < 7; i++) saved[i] = sv[i];
-}
-
 AttentionWeights attention_weights(Args& in, size_t arg, const int64_t sizes[10]) {
   const float* p[10];
   for (uint32_t i = 0; i < 10; i++) p[i] = in.floats_in(arg, i, std::string("weights.") + kAttentionWeights[i], sizes[i]);
@@ -319,13 +317,6 @@ napi_value AttentionSublayerBackward(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; i < 10; i++) g[i + 1] = in.floats_in(3, i + 1, std::string("grads.") + kAttentionWeights[i], wsize[i]);
   if (in.ok()) attention_sublayer_backward(s, dy, w, saved, {g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10]});
   return nullptr;
-}
-
-void mlp_sizes(int64_t n, int64_t d, int64_t m, int64_t weights[6], int64_t saved[4]) {
-  const int64_t w[6] = {d, d, d * m, m, m * d, d};
-  const int64_t sv[4] = {n * d, n, n * m, n * m};
-  for (int i = 0; i < 6; i++) weights[i] = w[i];
-  for (int i = 0; i < 4; i++) saved[i] = sv[i];
 }
 
 MlpWeights mlp_weights(Args& in, size_t arg, const int64_t sizes[6]) {
@@ -422,20 +413,10 @@ class StackReader {
     napi_valuetype t;
     napi_typeof(env_, value, &t);
     if (optional && (t == napi_null || t == napi_undefined)) return nullptr;
-    bool is_typed = false;
-    napi_is_typedarray(env_, value, &is_typed);
-    napi_typedarray_type type;
-    size_t len = 0;
-    void* data = nullptr;
-    if (!is_typed || napi_get_typedarray_info(env_, value, &type, &len, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) {
-      fail(name + ": expected a Float32Array");
-      return nullptr;
-    }
-    if (static_cast<int64_t>(len) < need) {
-      fail(name + ": has " + std::to_string(len) + " floats, needs " + std::to_string(need));
-      return nullptr;
-    }
-    return static_cast<float*>(data);
+    std::string error;
+    float* data = read_floats(env_, value, name, need, &error);
+    if (!data) fail(error);
+    return data;
   }
 
   // count Float32Arrays from the array field key, with the sizes given.

@@ -62,6 +62,11 @@ struct AttentionSaved {
 struct AttentionGrads {
   float *dh, *ln_gamma, *ln_beta, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo;
 };
+// Sizes in floats of the weights (in AttentionWeights / MlpWeights order; their gradients have the same sizes) and of
+// the saved tensors (AttentionSaved / MlpSaved order).
+void attention_sizes(const AttentionShape& s, int64_t weights[10], int64_t saved[7]);
+void mlp_sizes(int64_t n, int64_t d, int64_t m, int64_t weights[6], int64_t saved[4]);
+
 // out = h + attention(LN(h)) wo + bo.
 void attention_sublayer_forward(const AttentionShape& s, float eps, const float* h, const AttentionWeights& w, const float* key_bias,
                                 float* out, const AttentionSaved& saved);

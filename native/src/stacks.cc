@@ -54,16 +54,11 @@ Stack part_of(const Stack& st, int64_t b0, int64_t b1, float* const* weight_grad
   return p;
 }
 
-// Every stack is cut into two halves of its samples, whatever the thread count: one thread takes the first half of
-// each stack, the other the second, each running whole products on its own with its own scratch arena (the kernels
-// inside run in one piece). So the two threads always have the same work, at any mask ratio, and the result is the
-// same bit for bit with one thread or two. In the backward pass the second halves' weight gradients are added to the
-// first halves' afterwards, in a fixed order.
 // Sizes of a layer's 16 weight gradients, in AttentionGrads then MlpGrads order (dh aside).
 void weight_sizes(const Stack& st, const StackLayer& l, int64_t out[16]) {
-  const int64_t d = st.shape.heads * st.shape.head_dim, m = l.hidden;
-  const int64_t sizes[16] = {d, d, d * d, d, d * d, d, d * d, d, d * d, d, d, d, d * m, m, m * d, d};
-  for (int i = 0; i < 16; i++) out[i] = sizes[i];
+  int64_t saved_attention[7], saved_mlp[4];
+  attention_sizes(st.shape, out, saved_attention);
+  mlp_sizes(st.shape.batch * st.shape.tokens, st.shape.heads * st.shape.head_dim, l.hidden, out + 10, saved_mlp);
 }
 
 // Buffers for the second halves' weight gradients: every weight of every layer of every stack, from scratch arena 1
@@ -98,6 +93,11 @@ void run_whole(const std::vector<Stack>& stacks, Run run) {
       });
 }
 
+// Every stack is cut into two halves of its samples, whatever the thread count: one thread takes the first half of
+// each stack, the other the second, each running whole products on its own with its own scratch arena (the kernels
+// inside run in one piece). So the two threads always have the same work, at any mask ratio, and the result is the
+// same bit for bit with one thread or two. In the backward pass the second halves' weight gradients are added to the
+// first halves' afterwards, in a fixed order.
 template <typename Run>
 void run_halves(const std::vector<Stack>& stacks, Run run) {
   const bool backward = stacks[0].dy != nullptr;

@@ -33,6 +33,21 @@ void sublayer_scratch_release() {
   for (Scratch& s : arenas) s.release();
 }
 
+void attention_sizes(const AttentionShape& s, int64_t weights[10], int64_t saved[7]) {
+  const int64_t n = s.batch * s.tokens, d = s.heads * s.head_dim;
+  const int64_t w[10] = {d, d, d * d, d, d * d, d, d * d, d, d * d, d};
+  const int64_t sv[7] = {n * d, n, n * d, n * d, n * d, s.batch * s.heads * s.tokens * s.tokens, n * d};
+  for (int i = 0; i < 10; i++) weights[i] = w[i];
+  for (int i = 0; i < 7; i++) saved[i] = sv[i];
+}
+
+void mlp_sizes(int64_t n, int64_t d, int64_t m, int64_t weights[6], int64_t saved[4]) {
+  const int64_t w[6] = {d, d, d * m, m, m * d, d};
+  const int64_t sv[4] = {n * d, n, n * m, n * m};
+  for (int i = 0; i < 6; i++) weights[i] = w[i];
+  for (int i = 0; i < 4; i++) saved[i] = sv[i];
+}
+
 void attention_sublayer_forward(const AttentionShape& s, float eps, const float* h, const AttentionWeights& w, const float* key_bias,
                                 float* out, const AttentionSaved& saved) {
   const int64_t n = s.batch * s.tokens, d = s.heads * s.head_dim;

@@ -64,12 +64,17 @@ export const nativeQuickGelu = tf.customGrad((x, save) => {
   };
 }) as (x: tf.Tensor2D) => tf.Tensor2D;
 
+/** keyBias, when given, must hold one value per token row (batch * tokens, e.g. [B, 1, 1, T]). */
+export function checkKeyBias(keyBias: tf.Tensor | null, batch: number, tokens: number): void {
+  if (keyBias && keyBias.size !== batch * tokens) throw new Error(`attention: keyBias has ${keyBias.size} values, expected batch ${batch} x tokens ${tokens}`);
+}
+
 /**
  * softmax(q k^T / sqrt(dh) + keyBias) v per sample and head, on token-major q, k, v [B*T, D] -> [B*T, D]. keyBias
  * (B*T values, e.g. [B, 1, 1, T]) is a constant: no gradient.
  */
 export function nativeAttentionCore(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, keyBias: tf.Tensor | null, batch: number, tokens: number, heads: number): tf.Tensor2D {
-  if (keyBias && keyBias.size !== batch * tokens) throw new Error(`attention: keyBias has ${keyBias.size} values, expected batch ${batch} x tokens ${tokens}`);
+  checkKeyBias(keyBias, batch, tokens);
   const attrs = { batch, tokens, heads, scale: 1 / Math.sqrt(q.shape[1] / heads) };
   const op = tf.customGrad((qi, ki, vi, save) => {
     const inputs: Record<string, tf.Tensor> = { q: qi as tf.Tensor, k: ki as tf.Tensor, v: vi as tf.Tensor };
@@ -130,7 +135,7 @@ export function nativeAttentionSublayer(
   tokens: number,
   eps: number,
 ): tf.Tensor2D {
-  if (keyBias && keyBias.size !== batch * tokens) throw new Error(`attention: keyBias has ${keyBias.size} values, expected batch ${batch} x tokens ${tokens}`);
+  checkKeyBias(keyBias, batch, tokens);
   if (h.shape[0] !== batch * tokens) throw new Error(`attention: h has ${h.shape[0]} rows, expected batch ${batch} x tokens ${tokens}`);
   const attrs = { batch, tokens, heads: p.heads, scale: 1 / Math.sqrt(h.shape[1] / p.heads), eps };
   const op = sublayer(KERNELS.attentionSublayer, KERNELS.attentionSublayerGrad, ATTENTION_WEIGHTS, ATTENTION_SAVED, attrs, keyBias ? { keyBias } : {});

@@ -29,6 +29,17 @@ export const ATTENTION_SAVED = ['xhat', 'rstd', 'q', 'k', 'v', 'probs', 'ctx'] a
 export const MLP_WEIGHTS = ['lnGamma', 'lnBeta', 'w1', 'b1', 'w2', 'b2'] as const;
 export const MLP_SAVED = ['xhat', 'rstd', 'u', 'z'] as const;
 
+/** Shapes of the attention sublayer's saved tensors (ATTENTION_SAVED order) for n = batch * tokens rows of width d. */
+export function attentionSavedShapes(batch: number, tokens: number, heads: number, d: number): number[][] {
+  const n = batch * tokens;
+  return [[n, d], [n], [n, d], [n, d], [n, d], [batch, heads, tokens, tokens], [n, d]];
+}
+
+/** Shapes of the MLP sublayer's saved tensors (MLP_SAVED order), hidden width m. */
+export function mlpSavedShapes(n: number, d: number, m: number): number[][] {
+  return [[n, d], [n], [n, m], [n, m]];
+}
+
 export interface NativeStatus {
   active: boolean;
   /** e.g. "OpenBLAS 0.3.21 Haswell, 1 thread", or why the native kernels are not in use. */
@@ -167,7 +178,7 @@ function sublayers(addon: NativeAddon): Record<string, tf.KernelFunc> {
       const h = ins.h!;
       const [n, d] = h.shape;
       // out, then the saved tensors in ATTENTION_SAVED order.
-      const outs = allocate(be, [[n, d], [n, d], [n], [n, d], [n, d], [n, d], [batch, heads, tokens, tokens], [n, d]]);
+      const outs = allocate(be, [[n, d], ...attentionSavedShapes(batch, tokens, heads, d)]);
       const [out, ...saved] = outs.map((o) => view(be, o, 'output'));
       const keyBias = ins.keyBias ? view(be, ins.keyBias, 'keyBias') : null;
       addon.attentionSublayerForward(view(be, h, 'h'), group(be, ins, ATTENTION_WEIGHTS), keyBias, out, saved, batch, tokens, heads, d / heads, scale, eps);
@@ -190,7 +201,7 @@ function sublayers(addon: NativeAddon): Record<string, tf.KernelFunc> {
       const h = ins.h!;
       const [n, d] = h.shape;
       const m = ins.w1!.shape[1];
-      const outs = allocate(be, [[n, d], [n, d], [n], [n, m], [n, m]]);
+      const outs = allocate(be, [[n, d], ...mlpSavedShapes(n, d, m)]);
       const [out, ...saved] = outs.map((o) => view(be, o, 'output'));
       addon.mlpSublayerForward(view(be, h, 'h'), group(be, ins, MLP_WEIGHTS), out, saved, n, d, m, (attrs as { eps: number }).eps);
       return outs;

@@ -11,7 +11,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BlockParams } from '../../nn/block.js';
 import { loadNativeAddon } from './addon.js';
-import { ATTENTION_SAVED, ATTENTION_WEIGHTS, MLP_SAVED, MLP_WEIGHTS } from './register.js';
+import { checkKeyBias } from './ops.js';
+import { ATTENTION_SAVED, ATTENTION_WEIGHTS, attentionSavedShapes, MLP_SAVED, MLP_WEIGHTS, mlpSavedShapes } from './register.js';
 import { allocate, view, type WasmBackendInternals } from './wasm-heap.js';
 
 export interface StackInput {
@@ -54,10 +55,7 @@ function savedName(stack: number, layer: number, index: number): string {
 }
 
 function savedShapes(sp: StackSpec, hidden: number): number[][] {
-  const n = sp.batch * sp.tokens;
-  const d = sp.width;
-  // ATTENTION_SAVED: xhat, rstd, q, k, v, probs, ctx; MLP_SAVED: xhat, rstd, u, z.
-  return [[n, d], [n], [n, d], [n, d], [n, d], [sp.batch, sp.heads, sp.tokens, sp.tokens], [n, d], [n, d], [n], [n, hidden], [n, hidden]];
+  return [...attentionSavedShapes(sp.batch, sp.tokens, sp.heads, sp.width), ...mlpSavedShapes(sp.batch * sp.tokens, sp.width, hidden)];
 }
 
 const FORWARD = 'FlipNativeStacks';
@@ -161,7 +159,7 @@ function closeInSize(specs: StackSpec[]): boolean {
 export function nativeTwoStacks(stacks: [StackInput, StackInput], eps: number): [tf.Tensor2D, tf.Tensor2D] {
   const specs: StackSpec[] = stacks.map((s) => {
     if (s.h.shape[0] !== s.batch * s.tokens) throw new Error(`stacks: h has ${s.h.shape[0]} rows, expected batch ${s.batch} x tokens ${s.tokens}`);
-    if (s.keyBias && s.keyBias.size !== s.batch * s.tokens) throw new Error(`stacks: keyBias has ${s.keyBias.size} values, expected ${s.batch * s.tokens}`);
+    checkKeyBias(s.keyBias, s.batch, s.tokens);
     return { batch: s.batch, tokens: s.tokens, heads: s.blocks[0]?.attn.heads ?? 1, width: s.h.shape[1], eps, hidden: s.blocks.map((b) => b.mlp.w1.shape[1] as number), hasKeyBias: s.keyBias !== null };
   });
   if (specs[0].width !== specs[1].width) throw new Error(`stacks: widths ${specs[0].width} and ${specs[1].width} differ`);
