@@ -1,12 +1,13 @@
 /**
- * npm run bench [-- --json] [--steps N] [--backend B] [--no-overhead]: median training-step time of the DEFAULTS
- * config on a synthetic batch at image mask 0, 0.5 and 0.75, the ratio to mask 0, analytic FLOPs per step, achieved
+ * npm run bench [-- --json] [--steps N] [--backend B] [--preset P] [--batch N] [--no-overhead]: median training-step
+ * time of the DEFAULTS config (the reference step; --preset and --batch change the model and batch) on a synthetic
+ * batch at image mask 0, 0.5 and 0.75, the ratio to mask 0, analytic FLOPs per step, achieved
  * GFLOP/s, the GFLOP/s of one large plain 2-D matMul on the same backend, and the sweep overhead per job (real
  * one-step jobs in child processes: wall time minus training and evaluation). Needs no dataset.
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../models/backend.js';
-import { DEFAULTS, deepMerge, type BackendName, type TrainConfig } from '../../models/config.js';
+import { DEFAULTS, PRESET_NAMES, resolveConfig, type BackendName, type TrainConfig } from '../../models/config.js';
 import { FlipModel } from '../../models/flip-model.js';
 import { estimateTrainCost } from '../../models/flops.js';
 import { AdamW } from '../../models/optimizer.js';
@@ -52,6 +53,8 @@ function syntheticBatch(config: TrainConfig, vocab: number, rng: () => number): 
 class Runner {
   readonly wall: number[] = [];
   readonly cpu: number[] = [];
+  /** Seconds until trainStep returns: on an asynchronous backend (webgpu) the work is then queued, not done. */
+  readonly enqueue: number[] = [];
   private readonly model: FlipModel;
   private readonly optimizer: AdamW;
   private readonly rng = makeRng(1);
@@ -70,9 +73,11 @@ class Runner {
     const c0 = process.cpuUsage();
     const batch = buildTrainBatch(this.config, this.data.examples, this.data.ids, this.model, this.rng);
     const { out } = trainStep(this.model, this.optimizer, batch, 1e-4);
+    const queued = performance.now();
     await out.data();
     out.dispose();
     if (record) {
+      this.enqueue.push((queued - t0) / 1000);
       this.wall.push((performance.now() - t0) / 1000);
       const c = process.cpuUsage(c0);
       this.cpu.push((c.user + c.system) / 1e6);
@@ -114,14 +119,21 @@ async function main(): Promise<void> {
   const steps = Number(arg('--steps') ?? 7);
   const warmup = Number(arg('--warmup') ?? 2);
   const backendName = (arg('--backend') ?? DEFAULTS.backend) as BackendName;
+  const preset = arg('--preset') ?? DEFAULTS.model.preset;
+  const batchSize = Number(arg('--batch') ?? DEFAULTS.train.batch_size);
+  if (!PRESET_NAMES.includes(preset)) throw new Error(`--preset: unknown preset "${preset}"; known presets: ${PRESET_NAMES.join(', ')}`);
+  if (!Number.isInteger(batchSize) || batchSize < 2) throw new Error(`--batch: expected an integer of at least 2, got "${arg('--batch')}"`);
   const info = await selectBackend(backendName, (m) => console.error(m));
   const stepSecondsByRatio: Record<string, number> = {};
   const cpuSecondsByRatio: Record<string, number> = {};
+  const enqueueSecondsByRatio: Record<string, number> = {};
   const flopsPerStep: Record<string, number> = {};
   const gflops: Record<string, number> = {};
   // The three ratios run interleaved (one step each, round after round), so that load from other processes on a
   // shared machine hits them alike and the ratios stay comparable.
-  const runners = RATIOS.map((r) => new Runner(deepMerge(DEFAULTS, { backend: backendName, mask: { image_ratio: r } })));
+  const runners = RATIOS.map(
+    (r) => new Runner(resolveConfig({ backend: backendName, model: { preset }, train: { batch_size: batchSize }, mask: { image_ratio: r } })),
+  );
   for (let i = 0; i < warmup; i++) for (const runner of runners) await runner.step(false);
   const tensorsAfterWarmup = tf.memory().numTensors;
   for (let i = 0; i < steps; i++) for (const runner of runners) await runner.step(true);
@@ -131,6 +143,7 @@ async function main(): Promise<void> {
     const { wall: times, cpu, config } = runners[i];
     stepSecondsByRatio[String(r)] = median(times);
     cpuSecondsByRatio[String(r)] = median(cpu);
+    enqueueSecondsByRatio[String(r)] = median(runners[i].enqueue);
     flopsPerStep[String(r)] = estimateTrainCost(config).flops_per_step;
     gflops[String(r)] = flopsPerStep[String(r)] / median(times) / 1e9;
     if (!json) {
@@ -151,9 +164,9 @@ async function main(): Promise<void> {
   const overhead = process.argv.includes('--no-overhead') ? [] : await measureOverhead(3);
   const overheadMedian = overhead.length ? median(overhead.map((o) => o.overhead_seconds)) : null;
   if (json) {
-    console.log(JSON.stringify({ backend: info.backend, device: info.device, step_seconds: stepSecondsByRatio, ratio_to_mask0: ratios, cpu_step_seconds: cpuSecondsByRatio, cpu_ratio_to_mask0: cpuRatios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, steps, warmup, job_overhead_seconds: overheadMedian, job_overhead_samples: overhead }));
+    console.log(JSON.stringify({ backend: info.backend, device: info.device, preset, batch_size: batchSize, step_seconds: stepSecondsByRatio, enqueue_seconds: enqueueSecondsByRatio, ratio_to_mask0: ratios, cpu_step_seconds: cpuSecondsByRatio, cpu_ratio_to_mask0: cpuRatios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, steps, warmup, job_overhead_seconds: overheadMedian, job_overhead_samples: overhead }));
   } else {
-    console.log(`backend ${info.backend} (${info.device}); plain matMul [1024x768]x[768x768]: ${mm.toFixed(1)} GFLOP/s`);
+    console.log(`model preset ${preset}, batch ${batchSize}; backend ${info.backend} (${info.device}); plain matMul [1024x768]x[768x768]: ${mm.toFixed(1)} GFLOP/s`);
     for (const o of overhead) {
       console.log(`sweep job overhead: ${o.overhead_seconds.toFixed(2)} s (wall ${o.wall_seconds.toFixed(2)} s - train ${o.train_seconds.toFixed(2)} s - eval ${o.eval_seconds.toFixed(2)} s; of which setup in the job ${o.setup_seconds.toFixed(2)} s)`);
     }

@@ -10,8 +10,9 @@
 #   node_modules/webgpu/                                Dawn's index.js + dist/linux-x64/dawn.node.xz (21.5 MB raw)
 #   node_modules/@tensorflow/tfjs-backend-wasm/         only the files the wasm backend loads at run time (.wasm)
 #   node.xz                                             this machine's node binary, xz-compressed (~24 MB); skipped with --skip-node
-#   vulkan/libvulkan.so.1                               the Vulkan loader from Debian's libvulkan1 (if apt can fetch it)
+#   vulkan/                                             the Vulkan loader and libglvnd (libGLdispatch, ...) from Debian
 #   compat/libstdc++.so.6                               used only where the GPU machine's libstdc++ lacks GLIBCXX_3.4.30
+#   native/                                             the native kernel add-on + its OpenBLAS libraries (xz), if built
 #   run-on-gpu.sh                                       the script to run there
 # and must stay under 64 MiB (the most a device run can carry). Everything comes from node_modules and Debian
 # packages: nothing is downloaded except `apt-get download libvulkan1`.
@@ -69,15 +70,19 @@ if [ "$SKIP_NODE" = 0 ]; then
   xz -T1 -6 -c "$(readlink -f "$(command -v node)")" >"$OUTDIR/node.xz"
 fi
 
-# 5. The Vulkan loader, for machines without libvulkan1 (the NVIDIA driver provides the ICD, not the loader).
+# 5. The Vulkan loader and the GL vendor-neutral dispatch libraries, for machines without them: the NVIDIA driver
+#    provides the Vulkan ICD (libGLX_nvidia.so.0), which itself needs libGLdispatch.so.0 from libglvnd0; container
+#    images made for CUDA often have neither.
+GL_PACKAGES="libvulkan1 libglvnd0 libglx0 libegl1 libgles2 libopengl0 libgl1"
 TMPDEB=$(mktemp -d)
-if (cd "$TMPDEB" && (apt-get download libvulkan1 >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get download libvulkan1 >/dev/null 2>&1; })); then
-  dpkg -x "$TMPDEB"/libvulkan1_*.deb "$TMPDEB/x"
+# shellcheck disable=SC2086
+if (cd "$TMPDEB" && (apt-get download $GL_PACKAGES >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get download $GL_PACKAGES >/dev/null 2>&1; })); then
+  for deb in "$TMPDEB"/*.deb; do dpkg -x "$deb" "$TMPDEB/x"; done
   mkdir -p "$OUTDIR/vulkan"
-  cp -L "$TMPDEB"/x/usr/lib/x86_64-linux-gnu/libvulkan.so.1 "$OUTDIR/vulkan/"
-  echo "prepare.sh: Vulkan loader from $(basename "$TMPDEB"/libvulkan1_*.deb)"
+  cp -L "$TMPDEB"/x/usr/lib/x86_64-linux-gnu/lib*.so.[0-9] "$OUTDIR/vulkan/"
+  echo "prepare.sh: Vulkan loader and GL dispatch from $(cd "$TMPDEB" && ls ./*.deb | tr '\n' ' ')"
 else
-  echo "prepare.sh: warning: could not fetch libvulkan1 with apt-get; the GPU machine must have libvulkan.so.1" >&2
+  echo "prepare.sh: warning: could not fetch $GL_PACKAGES with apt-get; the GPU machine must have libvulkan.so.1" >&2
 fi
 rm -rf "$TMPDEB"
 
@@ -86,6 +91,20 @@ LIBSTDCXX=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print 
 if [ -n "$LIBSTDCXX" ] && grep -aq GLIBCXX_3.4.30 "$LIBSTDCXX"; then
   mkdir -p "$OUTDIR/compat"
   cp -L "$LIBSTDCXX" "$OUTDIR/compat/libstdc++.so.6"
+fi
+
+# 7. The native kernel add-on and the libraries it links (OpenBLAS, gfortran, quadmath), xz-compressed: a CPU
+#    baseline on the GPU machine with the trainer's default CPU route. Skipped when the add-on is not built here.
+ADDON=native/build/Release/flip_kernels.node
+if [ -f "$ADDON" ]; then
+  mkdir -p "$OUTDIR/native"
+  cp "$ADDON" "$OUTDIR/native/"
+  for lib in $(ldd "$ADDON" | awk '/libopenblas|libgfortran|libquadmath/ {print $3}'); do
+    xz -T1 -6 -c "$(readlink -f "$lib")" >"$OUTDIR/native/$(basename "$lib").xz"
+  done
+  echo "prepare.sh: native add-on and $(ls "$OUTDIR/native" | grep -c xz) libraries"
+else
+  echo "prepare.sh: no $ADDON (npm run build:native): the bundle's CPU baseline is wasm only" >&2
 fi
 
 cp scripts/gpu/run-on-gpu.sh "$OUTDIR/"

@@ -36,6 +36,20 @@ try {
   }
   times.sort((x, y) => x - y);
   out.webgpu_matmul_gflops = (2 * m * k * n) / times[2] / 1e9;
+  // The round trip of a one-number result: the least a step that reads its loss back can wait on this backend.
+  // (A 4096-element input: tfjs-webgpu runs ops on tiny tensors on the CPU.)
+  const trips: number[] = [];
+  const one = tf.ones([4096]);
+  for (let i = 0; i < 21; i++) {
+    const t0 = performance.now();
+    const r = tf.tidy(() => tf.sum(tf.add(one, i)));
+    await r.data();
+    r.dispose();
+    trips.push(performance.now() - t0);
+  }
+  one.dispose();
+  trips.sort((x, y) => x - y);
+  out.webgpu_readback_ms_median = trips[10];
   await selectBackend('cpu');
   const c = tf.matMul(tf.tensor2d(aVals, [m, k]), tf.tensor2d(bVals, [k, n]));
   const ref = (await c.data()) as Float32Array;

@@ -48,8 +48,11 @@ export interface NativeAddon {
 export type AddonLoad = { addon: NativeAddon; reason?: undefined } | { addon: null; reason: string };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** Where node-gyp puts the build: native/build/Release under the repository root. */
-export const ADDON_PATH = path.resolve(here, '../../../native/build/Release/flip_kernels.node');
+/**
+ * Where node-gyp puts the build: native/build/Release under the repository root. FLIP_NATIVE_ADDON names another file
+ * (the GPU-machine bundle of scripts/gpu ships the add-on beside the bundled trainer).
+ */
+export const ADDON_PATH = process.env.FLIP_NATIVE_ADDON || path.resolve(here, '../../../native/build/Release/flip_kernels.node');
 
 let cached: AddonLoad | null = null;
 
