@@ -106,17 +106,22 @@ export function buildTrainBatch(
 export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch, lr: number): { out: tf.Tensor1D; bytes: number } {
   const vars = model.store.variables();
   let bytes = 0;
-  const out = tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => model.loss(batch), vars);
+  // The gradients in a scope of their own: once it closes, the forward pass's tensors are gone, among them clones that
+  // share a parameter's memory, so the optimizer may write most parameters in place (models/optimizer.ts).
+  const { value, grads } = tf.tidy(() => {
+    const r = tf.variableGrads(() => model.loss(batch), vars);
     bytes = tf.memory().numBytes;
+    return r;
+  });
+  const out = tf.tidy(() => {
     optimizer.step(vars.map((v) => grads[v.name] ?? null), lr);
     model.clampLogitScale();
     const rec = model.lastReconstruction ?? tf.scalar(0);
-    const out = tf.stack([value, model.logitScale, rec]) as tf.Tensor1D; // [3]: loss, log scale, reconstruction
-    model.lastReconstruction?.dispose();
-    model.lastReconstruction = null;
-    return out;
+    return tf.stack([value, model.logitScale, rec]) as tf.Tensor1D; // [3]: loss, log scale, reconstruction
   });
+  tf.dispose([value, ...Object.values(grads)]);
+  model.lastReconstruction?.dispose();
+  model.lastReconstruction = null;
   return { out, bytes };
 }
 

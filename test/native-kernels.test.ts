@@ -18,6 +18,8 @@ import { linear } from '../models/nn/linear.js';
 import { makeBlocks, runBlocks } from '../models/nn/block.js';
 import { mlp, makeMlp } from '../models/nn/mlp.js';
 import { ParamStore } from '../models/nn/params.js';
+import { AdamW } from '../models/optimizer.js';
+import type { Param } from '../models/nn/params.js';
 import { makeRng } from '../models/random.js';
 import { buildTrainBatch } from '../models/train.js';
 
@@ -243,4 +245,36 @@ test('the add-on refuses views that are too short or not Float32Array, with the 
   assert.throws(() => addon.quickGeluForward(a, b, 7), /quickGeluForward: x: has 6 floats, needs 7/);
   assert.throws(() => (addon.gemm as unknown as (...x: unknown[]) => void)(a, b), /gemm: expected 13 arguments, got 2/);
   assert.throws(() => addon.layerNormForward(a, a, a, 1e-5, b, b, b, 2, -3), /layerNormForward: d: expected an integer >= 0/);
+  assert.throws(() => addon.adamwStep([a], [b], [c], [a], [a], new Float32Array(1), 0.1, 0.9, 0.95, 1e-8, 1, 1, 0), /adamwStep: m\[0\]: has 3 floats, needs 6/);
+});
+
+test('AdamW in one native call: in place unless another tensor shares the parameter, the same values either way and as the plain loop', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  // 90,000 elements: split across the threads, with a part boundary inside the tensor.
+  const shapes = [[300, 300], [128], [7, 5]];
+  // tidy: the initial values' tensors are disposed, as in a model, so only the variables hold the memory.
+  const makeParams = (): Param[] => shapes.map((shape, i) => ({ name: `p${i}`, variable: tf.tidy(() => tf.variable(randn(shape, 10 + i))), decay: i !== 1 }));
+  const [inPlace, shared, reference] = [makeParams(), makeParams(), makeParams()];
+  const clones = shared.map((p) => tf.clone(p.variable)); // share the parameters' memory: these must keep their values
+  const before = await Promise.all(clones.map((c) => c.data()));
+  const o = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 };
+  const opts = [inPlace, shared, reference].map((ps) => new AdamW(ps, o));
+  const dataIds = inPlace.map((p) => p.variable.dataId);
+  for (let step = 0; step < 3; step++) {
+    const grads = shapes.map((shape, i) => randn(shape, 100 * step + i));
+    opts[0].step(grads, 0.01);
+    opts[1].step(grads, 0.01);
+    plain(() => opts[2].step(grads, 0.01));
+    tf.dispose(grads);
+  }
+  inPlace.forEach((p, i) => assert.equal(p.variable.dataId, dataIds[i], `${p.name} was updated in place`));
+  for (let i = 0; i < shapes.length; i++) {
+    assert.deepEqual(await inPlace[i].variable.data(), await shared[i].variable.data(), `p${i}: in place and fresh outputs agree bit for bit`);
+    assert.deepEqual(await clones[i].data(), before[i], `p${i}: the clone kept its values`);
+    // The plain loop computes in doubles before rounding; the native one in floats.
+    assert.ok((await relativeError(inPlace[i].variable, reference[i].variable)) < 1e-6, `p${i}: native vs plain loop`);
+    assert.ok((await relativeError(inPlace[i].variable, clones[i])) > 1e-4, `p${i}: the parameter did change`);
+  }
+  opts.forEach((opt) => opt.dispose());
+  tf.dispose([...clones, ...[inPlace, shared, reference].flat().map((p) => p.variable)]);
 });

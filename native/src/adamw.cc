@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 
 #include "kernels.h"
@@ -18,8 +19,36 @@ void update_range(const AdamWStep& s, const float* p, const float* g, float* m, 
   }
 }
 
+// The same update written back into p: a loop of its own, so that the compiler need not assume p and out overlap
+// (they do, exactly, which its alias checks would send to the scalar loop).
+FLIP_VECTORIZE
+void update_range_in_place(const AdamWStep& s, float* p, const float* g, float* m, float* v, int64_t count) {
+  for (int64_t i = 0; i < count; i++) {
+    const float mi = s.beta1 * m[i] + (1.0f - s.beta1) * g[i];
+    const float vi = s.beta2 * v[i] + (1.0f - s.beta2) * g[i] * g[i] + s.v_floor;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] - s.lr * ((mi * s.c1) / (std::sqrt(vi * s.c2) + s.eps) + s.weight_decay * p[i]);
+  }
+}
+
 }  // namespace
 
-void adamw_update(const AdamWStep& s, const float* p, const float* g, float* m, float* v, float* out, int64_t count) {
-  parallel_for(count, 1 << 15, [&](int64_t i0, int64_t i1) { update_range(s, p + i0, g + i0, m + i0, v + i0, out + i0, i1 - i0); });
+void adamw_step(const AdamWStep& step, const std::vector<AdamWTensor>& tensors) {
+  // The tensors as one run of elements, cut into the pool's parts by element count: the update is element-wise, so
+  // any split gives the same result.
+  std::vector<int64_t> starts(tensors.size() + 1, 0);
+  for (size_t t = 0; t < tensors.size(); t++) starts[t + 1] = starts[t] + tensors[t].count;
+  parallel_for(starts.back(), 1 << 15, [&](int64_t i0, int64_t i1) {
+    size_t t = std::upper_bound(starts.begin(), starts.end(), i0) - starts.begin() - 1;
+    for (; t < tensors.size() && starts[t] < i1; t++) {
+      const AdamWTensor& x = tensors[t];
+      const int64_t a = std::max(i0, starts[t]) - starts[t];
+      const int64_t b = std::min(i1, starts[t + 1]) - starts[t];
+      AdamWStep s = step;
+      s.weight_decay = x.weight_decay;
+      if (x.out == x.p) update_range_in_place(s, x.out + a, x.g + a, x.m + a, x.v + a, b - a);
+      else update_range(s, x.p + a, x.g + a, x.m + a, x.v + a, x.out + a, b - a);
+    }
+  });
 }

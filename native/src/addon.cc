@@ -67,6 +67,28 @@ class Args {
     return type == napi_null || type == napi_undefined ? nullptr : floats(i, name, need);
   }
 
+  // The length of argument i, an array (of Float32Arrays).
+  uint32_t length(size_t i, const char* name) {
+    uint32_t n = 0;
+    bool is_array = false;
+    if (ok_ && (napi_is_array(env_, argv_[i], &is_array) != napi_ok || !is_array || napi_get_array_length(env_, argv_[i], &n) != napi_ok)) {
+      fail(std::string(name) + ": expected an array of Float32Arrays");
+    }
+    return n;
+  }
+
+  // The element count of element j of argument i, an array of Float32Arrays.
+  int64_t length_in(size_t i, uint32_t j, const std::string& name) {
+    float* data = floats_in(i, j, name, 0);
+    if (!data) return 0;
+    napi_value element;
+    napi_get_element(env_, argv_[i], j, &element);
+    napi_typedarray_type type;
+    size_t n = 0;
+    napi_get_typedarray_info(env_, element, &type, &n, nullptr, nullptr, nullptr);
+    return static_cast<int64_t>(n);
+  }
+
   int64_t integer(size_t i, const char* name) {
     int64_t v = 0;
     if (ok_ && (napi_get_value_int64(env_, argv_[i], &v) != napi_ok || v < 0)) fail(std::string(name) + ": expected an integer >= 0");
@@ -245,25 +267,34 @@ napi_value AttentionBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// adamwUpdate(p, g, m, v, out, count, lr, beta1, beta2, eps, weightDecay, c1, c2, vFloor)
-napi_value AdamwUpdate(napi_env env, napi_callback_info info) {
-  Args in(env, info, "adamwUpdate", 14);
-  const int64_t count = in.integer(5, "count");
+// adamwStep(p[], g[], m[], v[], out[], weightDecay, lr, beta1, beta2, eps, c1, c2, vFloor): every parameter tensor's
+// update in one call; weightDecay holds one value per tensor; out[i] may be p[i] itself (in place).
+napi_value AdamwStep(napi_env env, napi_callback_info info) {
+  Args in(env, info, "adamwStep", 13);
+  const uint32_t n = in.length(0, "p");
   AdamWStep s;
   s.lr = in.number(6, "lr");
   s.beta1 = in.number(7, "beta1");
   s.beta2 = in.number(8, "beta2");
   s.eps = in.number(9, "eps");
-  s.weight_decay = in.number(10, "weightDecay");
-  s.c1 = in.number(11, "c1");
-  s.c2 = in.number(12, "c2");
-  s.v_floor = in.number(13, "vFloor");
-  const float* p = in.floats(0, "p", count);
-  const float* g = in.floats(1, "g", count);
-  float* m = in.floats(2, "m", count);
-  float* v = in.floats(3, "v", count);
-  float* out = in.floats(4, "out", count);
-  if (in.ok()) adamw_update(s, p, g, m, v, out, count);
+  s.c1 = in.number(10, "c1");
+  s.c2 = in.number(11, "c2");
+  s.v_floor = in.number(12, "vFloor");
+  s.weight_decay = 0;
+  const float* decay = in.floats(5, "weightDecay", n);
+  std::vector<AdamWTensor> tensors(n);
+  for (uint32_t t = 0; t < n && in.ok(); t++) {
+    const std::string at = "[" + std::to_string(t) + "]";
+    AdamWTensor& x = tensors[t];
+    x.count = in.length_in(0, t, "p" + at);
+    x.p = in.floats_in(0, t, "p" + at, x.count);
+    x.g = in.floats_in(1, t, "g" + at, x.count);
+    x.m = in.floats_in(2, t, "m" + at, x.count);
+    x.v = in.floats_in(3, t, "v" + at, x.count);
+    x.out = in.floats_in(4, t, "out" + at, x.count);
+    if (in.ok()) x.weight_decay = decay[t];
+  }
+  if (in.ok()) adamw_step(s, tensors);
   return nullptr;
 }
 
@@ -583,7 +614,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"quickGeluBackward", nullptr, QuickGeluBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionForward", nullptr, AttentionForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionBackward", nullptr, AttentionBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"adamwUpdate", nullptr, AdamwUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamwStep", nullptr, AdamwStep, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionSublayerForward", nullptr, AttentionSublayerForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionSublayerBackward", nullptr, AttentionSublayerBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"mlpSublayerForward", nullptr, MlpSublayerForward, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -49,7 +49,15 @@ void attention_backward(const AttentionShape& s, const float* q, const float* k,
 struct AdamWStep {
   float lr, beta1, beta2, eps, weight_decay, c1, c2, v_floor;
 };
-void adamw_update(const AdamWStep& s, const float* p, const float* g, float* m, float* v, float* out, int64_t count);
+// One parameter tensor of an AdamW step: out may be p itself (the update written in place).
+struct AdamWTensor {
+  const float *p, *g;
+  float *m, *v, *out;
+  int64_t count;
+  float weight_decay;
+};
+// Every tensor's update in one call, split over the pool by elements (step.weight_decay is unused: each tensor has its own).
+void adamw_step(const AdamWStep& step, const std::vector<AdamWTensor>& tensors);
 
 // Fused pre-LN transformer sublayers on token-major h [n, d] (n = batch * tokens), forward and backward in one call
 // each. The forward returns what the backward needs (the Saved structs); weights are row-major [in, out].

@@ -35,9 +35,6 @@ interface StackSpec {
   hasKeyBias: boolean;
 }
 
-/** Saved outputs per layer: the attention sublayer's, then the MLP sublayer's. */
-const PER_LAYER = ATTENTION_SAVED.length + MLP_SAVED.length;
-
 /** The weights of one block, in the add-on's order: attention sublayer, then MLP sublayer. */
 function blockWeights(b: BlockParams): tf.Tensor[] {
   const a = b.attn;
@@ -50,12 +47,31 @@ function weightName(stack: number, layer: number, weight: string): string {
   return `s${stack}.l${layer}.${weight}`;
 }
 
-function savedName(stack: number, layer: number, index: number): string {
-  return `s${stack}.l${layer}.saved${index}`;
-}
-
 function savedShapes(sp: StackSpec, hidden: number): number[][] {
   return [...attentionSavedShapes(sp.batch, sp.tokens, sp.heads, sp.width), ...mlpSavedShapes(sp.batch * sp.tokens, sp.width, hidden)];
+}
+
+/**
+ * Where each layer's saved tensors lie in the one saved buffer (floats from its start, each at a multiple of 16): one
+ * tensor instead of ~90 saves the engine a tensor, a clone and a gradient input for each.
+ */
+function savedLayout(specs: StackSpec[]): { offsets: number[][][]; sizes: number[][][]; total: number } {
+  let total = 0;
+  const sizes = specs.map((sp) => sp.hidden.map((m) => savedShapes(sp, m).map((shape) => shape.reduce((a, b) => a * b, 1))));
+  const offsets = sizes.map((stack) =>
+    stack.map((layer) =>
+      layer.map((n) => {
+        const at = total;
+        total += Math.ceil(n / 16) * 16;
+        return at;
+      }),
+    ),
+  );
+  return { offsets, sizes, total };
+}
+
+function savedViews(all: Float32Array, layout: ReturnType<typeof savedLayout>, stack: number, layer: number): Float32Array[] {
+  return layout.offsets[stack][layer].map((at, k) => all.subarray(at, at + layout.sizes[stack][layer][k]));
 }
 
 const FORWARD = 'FlipNativeStacks';
@@ -72,27 +88,26 @@ function registerStackKernels(): void {
   const addon = loadNativeAddon().addon;
   if (!addon) throw new Error('native stacks: the add-on is not loaded');
 
-  // Inputs: s<i>.h, s<i>.keyBias, weights; outputs: the packed stack outputs, then every layer's saved tensors.
+  // Inputs: s<i>.h, s<i>.keyBias, weights; outputs: the packed stack outputs, then every layer's saved tensors in one.
   const forward: tf.KernelFunc = ({ inputs, attrs, backend }) => {
     const be = backend as unknown as Backend;
     const ins = inputs as Record<string, tf.TensorInfo>;
     const sp = JSON.parse((attrs as { specs: string }).specs) as StackSpec[];
     const width = sp[0].width;
     const rows = rowOffset(sp, sp.length);
-    const outs = allocate(be, [[rows, width], ...sp.flatMap((s) => s.hidden.flatMap((m) => savedShapes(s, m)))]);
+    const layout = savedLayout(sp);
+    const outs = allocate(be, [[rows, width], [layout.total]]);
     // The residual stream between sublayers never leaves the call (the last one is written into the packed output).
     const temps = allocate(be, sp.flatMap((s) => s.hidden.flatMap((_, l) => (l + 1 < s.hidden.length ? [[s.batch * s.tokens, width], [s.batch * s.tokens, width]] : [[s.batch * s.tokens, width]]))));
     const v = outs.map((o) => view(be, o, 'output'));
     const t = temps.map((o) => view(be, o, 'buffer'));
-    let o = 1;
     let ti = 0;
     const arg = sp.map((s, si) => {
       const n = s.batch * s.tokens;
       const packed = v[0].subarray(rowOffset(sp, si) * width, (rowOffset(sp, si) + n) * width);
       const layers = s.hidden.map((hidden, l) => {
         const w = WEIGHT_NAMES.map((name) => view(be, ins[weightName(si, l, name)], name));
-        const saved = v.slice(o, o + PER_LAYER);
-        o += PER_LAYER;
+        const saved = savedViews(v[1], layout, si, l);
         const attnOut = t[ti++];
         const mlpOut = l + 1 < s.hidden.length ? t[ti++] : packed;
         return { hidden, attnWeights: w.slice(0, ATTENTION_WEIGHTS.length), attnOut, attnSaved: saved.slice(0, ATTENTION_SAVED.length), mlpWeights: w.slice(ATTENTION_WEIGHTS.length), mlpOut, mlpSaved: saved.slice(ATTENTION_SAVED.length) };
@@ -104,7 +119,7 @@ function registerStackKernels(): void {
     return outs;
   };
 
-  // Inputs: dy (packed), weights, saved; outputs: dh per stack, then every weight's gradient in order.
+  // Inputs: dy (packed), weights, saved (all layers' in one buffer); outputs: dh per stack, then every weight's gradient.
   const backward: tf.KernelFunc = ({ inputs, attrs, backend }) => {
     const be = backend as unknown as Backend;
     const ins = inputs as Record<string, tf.TensorInfo>;
@@ -117,13 +132,16 @@ function registerStackKernels(): void {
     const v = outs.map((o) => view(be, o, 'gradient'));
     const t = temps.map((o) => view(be, o, 'buffer'));
     const dy = view(be, ins.dy, 'dy');
+    const layout = savedLayout(sp);
+    const savedAll = view(be, ins.saved, 'saved');
+    if (savedAll.length !== layout.total) throw new Error(`stacks backward: saved has ${savedAll.length} floats, expected ${layout.total}`);
     let wi = sp.length;
     let ti = 0;
     const arg = sp.map((s, si) => {
       const n = s.batch * s.tokens;
       const layers = s.hidden.map((hidden, l) => {
         const w = WEIGHT_NAMES.map((name) => view(be, ins[weightName(si, l, name)], name));
-        const saved = Array.from({ length: PER_LAYER }, (_, k) => view(be, ins[savedName(si, l, k)], 'saved'));
+        const saved = savedViews(savedAll, layout, si, l);
         const grads = v.slice(wi, wi + WEIGHT_NAMES.length);
         wi += WEIGHT_NAMES.length;
         // The first layer's attention dh is the stack's input gradient (an output); the others are temporaries.
@@ -176,20 +194,15 @@ export function nativeTwoStacks(stacks: [StackInput, StackInput], eps: number): 
     const [hA, hB, ...ws] = args as tf.Tensor[];
     const inputs: Record<string, tf.Tensor> = { 's0.h': hA, 's1.h': hB, ...keyBiases };
     names.forEach((n, i) => (inputs[n] = ws[i]));
-    const [packed, ...saved] = tf.engine().runKernel(FORWARD, inputs as unknown as tf.NamedTensorMap, attrs) as tf.Tensor[];
-    save(weightsAreVariables ? saved : [...saved, ...ws]);
+    const [packed, saved] = tf.engine().runKernel(FORWARD, inputs as unknown as tf.NamedTensorMap, attrs) as tf.Tensor[];
+    save(weightsAreVariables ? [saved] : [saved, ...ws]);
     return {
       value: packed,
       gradFunc: (dy: tf.Tensor, kept: tf.Tensor[]) => {
-        const s = kept.slice(0, saved.length);
-        const w = weightsAreVariables ? ws : kept.slice(saved.length);
+        const w = weightsAreVariables ? ws : kept.slice(1);
         // Only saved tensors and variables here: anything else of the forward pass is disposed by now.
-        const gradInputs: Record<string, tf.Tensor> = { dy };
+        const gradInputs: Record<string, tf.Tensor> = { dy, saved: kept[0] };
         names.forEach((n, i) => (gradInputs[n] = w[i]));
-        let k = 0;
-        specs.forEach((sp, si) => sp.hidden.forEach((_, l) => {
-          for (let j = 0; j < PER_LAYER; j++) gradInputs[savedName(si, l, j)] = s[k++];
-        }));
         return tf.engine().runKernel(BACKWARD, gradInputs as unknown as tf.NamedTensorMap, attrs) as tf.Tensor[];
       },
     };
