@@ -14,6 +14,7 @@ import { registerLoopedBatchMatMul } from './kernels/batch-matmul-wasm.js';
 import { registerZeroCopyIdentity } from './kernels/identity-wasm.js';
 import { registerBlockedTranspose } from './kernels/transpose-wasm.js';
 import { registerRowGather } from './kernels/gather-wasm.js';
+import { registerHeapSlice } from './kernels/slice-wasm.js';
 import { registerUnsortedSegmentSum } from './kernels/unsorted-segment-sum.js';
 import { registerNativeKernels } from './kernels/native/register.js';
 import { useTensorflow, type TensorflowOptions } from './backends/tensorflow.js';
@@ -43,6 +44,7 @@ async function useWasm(): Promise<BackendInfo> {
   registerZeroCopyIdentity();
   registerBlockedTranspose();
   registerRowGather();
+  registerHeapSlice();
   const native = registerNativeKernels();
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   return { backend: 'wasm', device: `cpu (wasm${simd ? ' simd' : ''}, 1 thread${looped ? '' : ', generic batched matMul'}; ${native.description})`, native: native.active };

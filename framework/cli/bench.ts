@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --json] [--steps N] [--backend B] [--preset P] [--batch N] [--no-overhead]: median training-step
+ * npm run bench [-- --json] [--steps N] [--block K] [--backend B] [--preset P] [--batch N] [--no-overhead]: median training-step
  * time of the DEFAULTS config (the reference step; --preset and --batch change the model and batch) on a synthetic
  * batch at image mask 0, 0.5 and 0.75, the ratio to mask 0, analytic FLOPs per step, achieved
  * GFLOP/s, the GFLOP/s of one large plain 2-D matMul on the same backend, and the sweep overhead per job (real
@@ -129,16 +129,25 @@ async function main(): Promise<void> {
   const enqueueSecondsByRatio: Record<string, number> = {};
   const flopsPerStep: Record<string, number> = {};
   const gflops: Record<string, number> = {};
-  // The three ratios run interleaved (one step each, round after round), so that load from other processes on a
-  // shared machine hits them alike and the ratios stay comparable.
+  // The three ratios take turns, round after round, so that load from other processes on a shared machine hits them
+  // alike and the ratios stay comparable. Each turn is a block of consecutive steps of one ratio whose first step is
+  // not timed: a sweep job runs its steps back to back with its own model in the caches, while the first step after
+  // another ratio's starts cold (at mask 0.75 ~4 ms of an ~85 ms step here). --block 1 times single interleaved steps.
+  const block = Number(arg('--block') ?? 4);
+  if (!Number.isInteger(block) || block < 1) throw new Error(`--block: expected an integer of at least 1, got "${arg('--block')}"`);
   const runners = RATIOS.map(
     (r) => new Runner(resolveConfig({ backend: backendName, model: { preset }, train: { batch_size: batchSize }, mask: { image_ratio: r } })),
   );
   for (let i = 0; i < warmup; i++) for (const runner of runners) await runner.step(false);
   const tensorsAfterWarmup = tf.memory().numTensors;
-  for (let i = 0; i < steps; i++) for (const runner of runners) await runner.step(true);
+  while (runners.some((r) => r.wall.length < steps)) {
+    for (const runner of runners) {
+      if (block > 1) await runner.step(false);
+      for (let j = block > 1 ? 1 : 0; j < block && runner.wall.length < steps; j++) await runner.step(true);
+    }
+  }
   const leaked = tf.memory().numTensors - tensorsAfterWarmup;
-  if (leaked !== 0) console.error(`warning: ${leaked} tensors leaked over ${steps} rounds of steps`);
+  if (leaked !== 0) console.error(`warning: ${leaked} tensors leaked over ${steps} timed steps per ratio`);
   RATIOS.forEach((r, i) => {
     const { wall: times, cpu, config } = runners[i];
     stepSecondsByRatio[String(r)] = median(times);
@@ -164,7 +173,7 @@ async function main(): Promise<void> {
   const overhead = process.argv.includes('--no-overhead') ? [] : await measureOverhead(3);
   const overheadMedian = overhead.length ? median(overhead.map((o) => o.overhead_seconds)) : null;
   if (json) {
-    console.log(JSON.stringify({ backend: info.backend, device: info.device, preset, batch_size: batchSize, step_seconds: stepSecondsByRatio, enqueue_seconds: enqueueSecondsByRatio, ratio_to_mask0: ratios, cpu_step_seconds: cpuSecondsByRatio, cpu_ratio_to_mask0: cpuRatios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, steps, warmup, job_overhead_seconds: overheadMedian, job_overhead_samples: overhead }));
+    console.log(JSON.stringify({ backend: info.backend, device: info.device, preset, batch_size: batchSize, step_seconds: stepSecondsByRatio, enqueue_seconds: enqueueSecondsByRatio, ratio_to_mask0: ratios, cpu_step_seconds: cpuSecondsByRatio, cpu_ratio_to_mask0: cpuRatios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, steps, warmup, block, job_overhead_seconds: overheadMedian, job_overhead_samples: overhead }));
   } else {
     console.log(`model preset ${preset}, batch ${batchSize}; backend ${info.backend} (${info.device}); plain matMul [1024x768]x[768x768]: ${mm.toFixed(1)} GFLOP/s`);
     for (const o of overhead) {
