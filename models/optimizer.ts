@@ -113,6 +113,7 @@ export class AdamW {
         if (g === null) continue;
         this.checkGradient(i, g);
         const out = heap.makeOutput(p.variable.shape, 'float32');
+        // Views after makeOutput: an allocation may grow the heap and detach older views.
         const gv = heap.typedArrayFromHeap(g);
         const pv = heap.typedArrayFromHeap(p.variable);
         const ov = heap.typedArrayFromHeap(out);
@@ -122,6 +123,7 @@ export class AdamW {
         for (let j = 0; j < m.length; j++) {
           const gj = gv[j];
           const mj = beta1 * m[j] + (1 - beta1) * gj;
+          // + V_FLOOR keeps v a normal float (see V_FLOOR).
           const vj = beta2 * v[j] + (1 - beta2) * gj * gj + V_FLOOR;
           m[j] = mj;
           v[j] = vj;

@@ -113,16 +113,19 @@ export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch,
     bytes = tf.memory().numBytes;
     return r;
   });
-  const out = tf.tidy(() => {
-    optimizer.step(vars.map((v) => grads[v.name] ?? null), lr);
-    model.clampLogitScale();
-    const rec = model.lastReconstruction ?? tf.scalar(0);
-    return tf.stack([value, model.logitScale, rec]) as tf.Tensor1D; // [3]: loss, log scale, reconstruction
-  });
-  tf.dispose([value, ...Object.values(grads)]);
-  model.lastReconstruction?.dispose();
-  model.lastReconstruction = null;
-  return { out, bytes };
+  try {
+    const out = tf.tidy(() => {
+      optimizer.step(vars.map((v) => grads[v.name] ?? null), lr);
+      model.clampLogitScale();
+      const rec = model.lastReconstruction ?? tf.scalar(0);
+      return tf.stack([value, model.logitScale, rec]) as tf.Tensor1D; // [3]: loss, log scale, reconstruction
+    });
+    return { out, bytes };
+  } finally {
+    tf.dispose([value, ...Object.values(grads)]);
+    model.lastReconstruction?.dispose();
+    model.lastReconstruction = null;
+  }
 }
 
 /**

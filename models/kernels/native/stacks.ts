@@ -3,10 +3,10 @@
  * split between two threads, each running whole products on its own: when the stacks are about the same size (image
  * mask 0.75: 1,088 rows against the captions' 1,024) each stack goes to one thread; otherwise each stack's samples are
  * cut in two halves, one thread taking the first half of both stacks (equal work whatever the sizes). The forward
- * kernel returns both outputs packed in one tensor (customGrad has one value) plus every sublayer's saved tensors; the
- * gradient kernel runs both stacks' backward passes and adds the halves' weight gradients in a fixed order, so the
- * result is the same bit for bit with one thread or two. Compared with the plain implementation by
- * test/native-kernels.test.ts.
+ * kernel returns both outputs packed in one tensor (customGrad has one value) plus every sublayer's saved tensors in
+ * one buffer (savedLayout); the gradient kernel runs both stacks' backward passes and adds the halves' weight gradients
+ * in a fixed order, so the result is the same bit for bit with one thread or two. Compared with the plain
+ * implementation by test/native-kernels.test.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BlockParams } from '../../nn/block.js';
