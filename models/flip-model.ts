@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config.js';
 import { nativeKernelsActive } from './kernels/native/register.js';
+import { nativeClipLoss } from './kernels/native/clip-loss.js';
 import { nativeTwoStacks } from './kernels/native/stacks.js';
 import { LN_EPS } from './nn/layernorm.js';
 import { constMatMul, matMul2d } from './nn/linear.js';
@@ -113,9 +114,10 @@ export class FlipModel {
       ],
       LN_EPS,
     );
-    const imgEmb = l2Normalize(matMul2d(this.image.pool(this.image.finishTokens(hImg), size), this.imageProj as tf.Tensor2D));
-    const txtEmb = l2Normalize(matMul2d(this.text.finish(hTxt, size, txt.tokens), this.textProj as tf.Tensor2D));
-    return contrastiveLoss(imgEmb, txtEmb, this.logitScale as tf.Scalar);
+    const imgFeatures = matMul2d(this.image.pool(this.image.finishTokens(hImg), size), this.imageProj as tf.Tensor2D);
+    const txtFeatures = matMul2d(this.text.finish(hTxt, size, txt.tokens), this.textProj as tf.Tensor2D);
+    // l2Normalize + contrastiveLoss, in one kernel each way.
+    return nativeClipLoss(imgFeatures, txtFeatures, this.logitScale as tf.Scalar);
   }
 
   /** Keeps the logit scale inside [0, log 100], as the official implementation clamps it after each step. */

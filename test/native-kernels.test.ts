@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../models/backend.js';
 import { DEFAULTS, deepMerge } from '../models/config.js';
-import { FlipModel } from '../models/flip-model.js';
+import { contrastiveLoss, FlipModel, l2Normalize } from '../models/flip-model.js';
+import { nativeClipLoss } from '../models/kernels/native/clip-loss.js';
 import { loadNativeAddon } from '../models/kernels/native/addon.js';
 import { nativeKernelsActive, registerNativeKernels, unregisterNativeKernels } from '../models/kernels/native/register.js';
 import { attention, makeAttention } from '../models/nn/attention.js';
@@ -246,6 +247,25 @@ test('the add-on refuses views that are too short or not Float32Array, with the 
   assert.throws(() => (addon.gemm as unknown as (...x: unknown[]) => void)(a, b), /gemm: expected 13 arguments, got 2/);
   assert.throws(() => addon.layerNormForward(a, a, a, 1e-5, b, b, b, 2, -3), /layerNormForward: d: expected an integer >= 0/);
   assert.throws(() => addon.adamwStep([a], [b], [c], [a], [a], new Float32Array(1), 0.1, 0.9, 0.95, 1e-8, 1, 1, 0), /adamwStep: m\[0\]: has 3 floats, needs 6/);
+});
+
+test('the CLIP loss head in one kernel each way: loss and gradients of both embeddings and the logit scale match l2Normalize + contrastiveLoss', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  for (const [b, e, logScale] of [[5, 7, 0.3], [64, 128, Math.log(1 / 0.07)], [3, 4, Math.log(100)]] as const) {
+    const x = randn([b, e], 40 + b, 2) as tf.Tensor2D;
+    const y = randn([b, e], 50 + b, 0.5) as tf.Tensor2D;
+    const s = tf.scalar(logScale);
+    const plainLoss = (xs: tf.Tensor, ys: tf.Tensor, ls: tf.Tensor) => contrastiveLoss(l2Normalize(xs as tf.Tensor2D), l2Normalize(ys as tf.Tensor2D), ls as tf.Scalar);
+    const fusedLoss = (xs: tf.Tensor, ys: tf.Tensor, ls: tf.Tensor) => nativeClipLoss(xs as tf.Tensor2D, ys as tf.Tensor2D, ls as tf.Scalar);
+    const want = tf.valueAndGrads(plainLoss)([x, y, s]);
+    const got = tf.valueAndGrads(fusedLoss)([x, y, s]);
+    assert.ok((await relativeError(got.value, want.value)) < 1e-5, `B=${b}: loss ${(await got.value.data())[0]} vs ${(await want.value.data())[0]}`);
+    for (let i = 0; i < 3; i++) {
+      const err = await relativeError(got.grads[i], want.grads[i]);
+      assert.ok(err < 1e-5, `B=${b}: gradient ${['x', 'y', 'logScale'][i]} differs by ${err}`);
+    }
+    tf.dispose([x, y, s, want.value, got.value, ...want.grads, ...got.grads]);
+  }
 });
 
 test('AdamW in one native call: in place unless another tensor shares the parameter, the same values either way and as the plain loop', async (t) => {
