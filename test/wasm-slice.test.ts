@@ -1,5 +1,5 @@
-/** The wasm Slice kernel on heap views (models/kernels/slice-wasm.ts) against element-by-element indexing: every rank
- * from 1 to 4, contiguous and strided selections, float32, int32 and bool, empty slices and -1 sizes. */
+/** The wasm Slice and SplitV kernels on heap views (models/kernels/slice-wasm.ts) against element-by-element indexing:
+ * every rank from 1 to 4, contiguous and strided selections, float32, int32 and bool, empty slices and -1 sizes. */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -62,6 +62,28 @@ test('Slice on heap views equals indexing, for every rank, contiguous or strided
       tf.dispose([x, y]);
     }
   }
+});
+
+test('SplitV on heap views: every part equals the matching slice, along each axis, sizes given or an even count', async () => {
+  const shape = [6, 4, 3];
+  const values = Float32Array.from({ length: 72 }, (_, i) => i * 0.5 - 7);
+  const x = tf.tensor(values, shape);
+  const splits: Array<[number[] | number, number]> = [[[2, 4], 0], [[1, 3], 1], [3, 2], [[6, 0], 0]];
+  for (const [sizes, axis] of splits) {
+    const parts = tf.split(x, sizes, axis);
+    const n = typeof sizes === 'number' ? Array(sizes).fill(shape[axis] / sizes) : sizes;
+    let at = 0;
+    for (let k = 0; k < parts.length; k++) {
+      const begin = [0, 0, 0];
+      const size = [...shape];
+      begin[axis] = at;
+      size[axis] = n[k];
+      assert.deepEqual(Array.from(await parts[k].data()), sliceByIndex(values, shape, begin, size), `split ${JSON.stringify(sizes)} on axis ${axis}, part ${k}`);
+      at += n[k];
+    }
+    tf.dispose(parts);
+  }
+  x.dispose();
 });
 
 test('Slice gradients still flow (the towers\' outputs are split with it)', async () => {

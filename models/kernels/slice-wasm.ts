@@ -3,12 +3,13 @@
  * out of the heap (readSync) into a new ArrayBuffer: for the two towers' outputs of the reference step that is ~2 MB a
  * step at mask 0.75 (5 MB at mask 0) of copying, and the fresh buffers made V8 collect garbage for "external memory
  * pressure" every couple of steps. This copies only the selected elements, a contiguous run at a time. Strings go to
- * the original kernel.
+ * the original kernel. SplitV is replaced too: wasm's calls its own Slice, copies included.
  */
 import * as tf from '@tensorflow/tfjs';
 import { isWasmHeapBackend, type WasmBackendInternals } from './native/wasm-heap.js';
 
 let original: tf.KernelConfig | null = null;
+let originalSplit: tf.KernelConfig | null = null;
 
 const kernelFunc: tf.KernelFunc = (args) => {
   const { inputs, attrs, backend } = args;
@@ -55,12 +56,33 @@ const kernelFunc: tf.KernelFunc = (args) => {
   return out;
 };
 
-/** Replaces wasm's Slice (keeping it for strings); returns whether it did. */
+/** SplitV as one heap slice per part. */
+const splitFunc: tf.KernelFunc = (args) => {
+  const { inputs, attrs, backend } = args;
+  const { x } = inputs as { x: tf.TensorInfo };
+  if (x.dtype === 'string') return originalSplit!.kernelFunc(args);
+  const { numOrSizeSplits, axis } = attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+  const at = tf.util.parseAxisParam(axis, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, at);
+  const begin = new Array<number>(x.shape.length).fill(0);
+  return sizes.map((n) => {
+    const size = [...x.shape];
+    size[at] = n;
+    const part = kernelFunc({ inputs: { x }, attrs: { begin: [...begin], size } as unknown as tf.NamedAttrMap, backend }) as tf.TensorInfo;
+    begin[at] += n;
+    return part;
+  });
+};
+
+/** Replaces wasm's Slice and SplitV (keeping them for strings); returns whether it did. */
 export function registerHeapSlice(): boolean {
   if (tf.getBackend() !== 'wasm' || !isWasmHeapBackend(tf.backend())) return false;
   original ??= tf.getKernel('Slice', 'wasm') ?? null;
-  if (!original) return false;
+  originalSplit ??= tf.getKernel('SplitV', 'wasm') ?? null;
+  if (!original || !originalSplit) return false;
   tf.unregisterKernel('Slice', 'wasm');
   tf.registerKernel({ kernelName: 'Slice', backendName: 'wasm', kernelFunc });
+  tf.unregisterKernel('SplitV', 'wasm');
+  tf.registerKernel({ kernelName: 'SplitV', backendName: 'wasm', kernelFunc: splitFunc });
   return true;
 }

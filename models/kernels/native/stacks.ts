@@ -209,5 +209,7 @@ export function nativeTwoStacks(stacks: [StackInput, StackInput], eps: number): 
   });
   const packed = op(stacks[0].h, stacks[1].h, ...weights) as tf.Tensor2D;
   const rowsA = stacks[0].batch * stacks[0].tokens;
-  return [tf.slice(packed, [0, 0], [rowsA, -1]), tf.slice(packed, [rowsA, 0], [-1, -1])];
+  // split, not two slices: its gradient is one concat, where each slice's is a zero-padded copy and the two are added.
+  const [a, b] = tf.split(packed, [rowsA, packed.shape[0] - rowsA], 0) as tf.Tensor2D[];
+  return [a, b];
 }
