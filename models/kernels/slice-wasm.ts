@@ -23,7 +23,8 @@ const kernelFunc: tf.KernelFunc = (args) => {
   const src = be.typedArrayFromHeap(x);
   const dst = be.typedArrayFromHeap(out);
   const rank = x.shape.length;
-  const strides = tf.util.computeStrides(x.shape); // rank - 1 entries
+  const strides = tf.util.computeStrides(x.shape); // rank - 1 entries: the last axis has stride 1
+  const stride = (i: number) => (i < rank - 1 ? strides[i] : 1);
   const total = extent.reduce((a, b) => a * b, 1);
   if (total === 0) return out;
   // The innermost axes that are taken whole, merged with the first partial one, form a contiguous run.
@@ -35,14 +36,13 @@ const kernelFunc: tf.KernelFunc = (args) => {
     axis--;
   }
   if (axis < 0 || total === run) {
-    const from = start.reduce((at, s, i) => at + s * (i < rank - 1 ? strides[i] : 1), 0);
+    const from = start.reduce((at, s, i) => at + s * stride(i), 0);
     dst.set(src.subarray(from, from + total));
     return out;
   }
   // Odometer over the outer axes [0, axis): one contiguous run of `run` elements each.
   const outer = axis;
   const index = new Array<number>(outer).fill(0);
-  const stride = (i: number) => (i < rank - 1 ? strides[i] : 1);
   for (let written = 0; written < total; written += run) {
     let from = 0;
     for (let i = 0; i < outer; i++) from += (start[i] + index[i]) * stride(i);

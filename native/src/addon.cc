@@ -537,8 +537,8 @@ bool read_stacks(StackReader& r, napi_value arr, bool backward, std::vector<Stac
   return r.ok;
 }
 
-// stacksForward(stacks, halves)
-napi_value StacksForward(napi_env env, napi_callback_info info) {
+// stacksForward(stacks, halves) and stacksBackward(stacks, halves).
+napi_value RunStacks(napi_env env, napi_callback_info info, const char* name, bool backward) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
@@ -546,28 +546,17 @@ napi_value StacksForward(napi_env env, napi_callback_info info) {
   std::vector<Stack> stacks;
   bool halves = true;
   if (argc != 2 || napi_get_value_bool(env, argv[1], &halves) != napi_ok) {
-    r.fail("stacksForward: expected (stacks, halves: boolean)");
+    r.fail(std::string(name) + ": expected (stacks, halves: boolean)");
     return nullptr;
   }
-  if (read_stacks(r, argv[0], false, &stacks)) stacks_forward(stacks, halves);
+  if (!read_stacks(r, argv[0], backward, &stacks)) return nullptr;
+  if (backward) stacks_backward(stacks, halves);
+  else stacks_forward(stacks, halves);
   return nullptr;
 }
 
-// stacksBackward(stacks, halves)
-napi_value StacksBackward(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  StackReader r(env);
-  std::vector<Stack> stacks;
-  bool halves = true;
-  if (argc != 2 || napi_get_value_bool(env, argv[1], &halves) != napi_ok) {
-    r.fail("stacksBackward: expected (stacks, halves: boolean)");
-    return nullptr;
-  }
-  if (read_stacks(r, argv[0], true, &stacks)) stacks_backward(stacks, halves);
-  return nullptr;
-}
+napi_value StacksForward(napi_env env, napi_callback_info info) { return RunStacks(env, info, "stacksForward", false); }
+napi_value StacksBackward(napi_env env, napi_callback_info info) { return RunStacks(env, info, "stacksBackward", true); }
 
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value obj, config, core, threads;

@@ -17,6 +17,16 @@ Scratch& scratch() { return arenas[arena]; }
 
 enum Slot { kA, kDctx, kDq, kDk, kDv, kDa, kDz };
 
+// The backward pass of a linear layer y = x w + b (x [n, din], w [din, dout]): dx = dy w^T on one side, dw = x^T dy
+// and db = column sums of dy on the other.
+void linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int64_t n, int64_t din, int64_t dout) {
+  run_pair([&] { matmul_whole(false, true, n, din, dout, 1.0f, dy, dout, w, dout, 0.0f, dx, din); },
+           [&] {
+             matmul_whole(true, false, din, dout, n, 1.0f, x, din, dy, dout, 0.0f, dw, dout);
+             column_sums(dy, db, n, dout);
+           });
+}
+
 }  // namespace
 
 void use_scratch_arena(int index) { arena = index; }
@@ -64,13 +74,9 @@ void attention_sublayer_backward(const AttentionShape& s, const float* dy, const
                                  const AttentionGrads& g) {
   const int64_t n = s.batch * s.tokens, d = s.heads * s.head_dim;
   Scratch& sc = scratch();
-  // Output projection: d ctx = dy wo^T beside dwo = ctx^T dy and dbo = column sums of dy.
+  // Output projection.
   float* dctx = sc.get(kDctx, n * d);
-  run_pair([&] { matmul_whole(false, true, n, d, d, 1.0f, dy, d, w.wo, d, 0.0f, dctx, d); },
-           [&] {
-             matmul_whole(true, false, d, d, n, 1.0f, saved.ctx, d, dy, d, 0.0f, g.wo, d);
-             column_sums(dy, g.bo, n, d);
-           });
+  linear_backward(saved.ctx, w.wo, dy, dctx, g.wo, g.bo, n, d, d);
   float* dq = sc.get(kDq, n * d);
   float* dk = sc.get(kDk, n * d);
   float* dv = sc.get(kDv, n * d);
@@ -108,23 +114,14 @@ void mlp_sublayer_forward(int64_t n, int64_t d, int64_t m, float eps, const floa
 
 void mlp_sublayer_backward(int64_t n, int64_t d, int64_t m, const float* dy, const MlpWeights& w, const MlpSaved& saved, const MlpGrads& g) {
   Scratch& sc = scratch();
-  // Second linear: dz = dy w2^T beside dw2 = z^T dy and db2 = column sums of dy.
+  // Second linear.
   float* dz = sc.get(kDz, n * m);
-  run_pair([&] { matmul_whole(false, true, n, m, d, 1.0f, dy, d, w.w2, d, 0.0f, dz, m); },
-           [&] {
-             matmul_whole(true, false, m, d, n, 1.0f, saved.z, m, dy, d, 0.0f, g.w2, d);
-             column_sums(dy, g.b2, n, d);
-           });
-  // Through QuickGELU (du in place of dz), then the first linear: dw1 = a^T du and db1 beside da = du w1^T.
+  linear_backward(saved.z, w.w2, dy, dz, g.w2, g.b2, n, m, d);
+  // Through QuickGELU (du in place of dz), then the first linear from the LayerNorm output a.
   quick_gelu_backward(dz, saved.u, dz, n * m);
   float* a = sc.get(kA, n * d);
   layer_norm_reapply(saved.xhat, w.ln_gamma, w.ln_beta, a, n, d);
   float* da = sc.get(kDa, n * d);
-  run_pair(
-      [&] {
-        matmul_whole(true, false, d, m, n, 1.0f, a, d, dz, m, 0.0f, g.w1, m);
-        column_sums(dz, g.b1, n, m);
-      },
-      [&] { matmul_whole(false, true, n, d, m, 1.0f, dz, m, w.w1, m, 0.0f, da, d); });
+  linear_backward(a, w.w1, dz, da, g.w1, g.b1, n, d, m);
   layer_norm_backward(da, saved.xhat, saved.rstd, w.ln_gamma, dy, g.dh, g.ln_gamma, g.ln_beta, n, d);
 }

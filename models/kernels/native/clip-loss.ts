@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
-import { allocate, view, type WasmBackendInternals } from './wasm-heap.js';
+import { allocate, release, view, type WasmBackendInternals } from './wasm-heap.js';
 
 const FORWARD = 'FlipNativeClipLoss';
 const BACKWARD = 'FlipNativeClipLossGrad';
@@ -38,6 +38,24 @@ function normalizeRows(x: Float32Array, out: Float32Array, r: Float32Array, b: n
   }
 }
 
+/**
+ * Softmax of each of the b lines of logits [b, b] into out (rows: lineStride b, step 1; columns: lineStride 1, step b);
+ * returns the lines' summed cross-entropy against their diagonal entry.
+ */
+function softmaxLines(logits: Float32Array, out: Float32Array, b: number, lineStride: number, step: number): number {
+  let loss = 0;
+  for (let l = 0; l < b; l++) {
+    const at = l * lineStride;
+    let max = -Infinity;
+    for (let k = 0; k < b; k++) max = Math.max(max, logits[at + k * step]);
+    let sum = 0;
+    for (let k = 0; k < b; k++) sum += (out[at + k * step] = Math.exp(logits[at + k * step] - max));
+    for (let k = 0; k < b; k++) out[at + k * step] /= sum;
+    loss -= logits[l * (b + 1)] - max - Math.log(sum);
+  }
+  return loss;
+}
+
 function registerClipLossKernels(addon: NativeAddon): void {
   if (tf.getKernel(FORWARD, 'wasm')) return;
 
@@ -60,25 +78,8 @@ function registerClipLossKernels(addon: NativeAddon): void {
     for (let k = 0; k < b * b; k++) logits[k] *= s;
     const p = saved.subarray(at.p, at.p + b * b);
     const q = saved.subarray(at.q, at.q + b * b);
-    let loss = 0;
-    for (let i = 0; i < b; i++) {
-      // Row i: image i against every caption; the matching one is the diagonal.
-      let max = -Infinity;
-      for (let j = 0; j < b; j++) max = Math.max(max, logits[i * b + j]);
-      let sum = 0;
-      for (let j = 0; j < b; j++) sum += (p[i * b + j] = Math.exp(logits[i * b + j] - max));
-      for (let j = 0; j < b; j++) p[i * b + j] /= sum;
-      loss -= logits[i * b + i] - max - Math.log(sum);
-    }
-    for (let j = 0; j < b; j++) {
-      // Column j: caption j against every image.
-      let max = -Infinity;
-      for (let i = 0; i < b; i++) max = Math.max(max, logits[i * b + j]);
-      let sum = 0;
-      for (let i = 0; i < b; i++) sum += (q[i * b + j] = Math.exp(logits[i * b + j] - max));
-      for (let i = 0; i < b; i++) q[i * b + j] /= sum;
-      loss -= logits[j * b + j] - max - Math.log(sum);
-    }
+    // Rows: image i against every caption; columns: caption j against every image. The matches are the diagonal.
+    const loss = softmaxLines(logits, p, b, b, 1) + softmaxLines(logits, q, b, 1, b);
     view(be, lossInfo, 'loss')[0] = loss / (2 * b);
     return [lossInfo, savedInfo];
   };
@@ -122,8 +123,7 @@ function registerClipLossKernels(addon: NativeAddon): void {
     };
     throughNorm(du, u, saved.subarray(at.rx, at.rx + b), view(be, dxInfo, 'dx'));
     throughNorm(dv, v, saved.subarray(at.ry, at.ry + b), view(be, dyInfo, 'dy'));
-    const temps = [gInfo, duInfo, dvInfo];
-    for (const t of temps) (be as unknown as { disposeData(id: object, force?: boolean): void }).disposeData(t.dataId, true);
+    release(be, [gInfo, duInfo, dvInfo]);
     return [dxInfo, dyInfo, dsInfo];
   };
 

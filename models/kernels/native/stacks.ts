@@ -13,7 +13,7 @@ import type { BlockParams } from '../../nn/block.js';
 import { loadNativeAddon } from './addon.js';
 import { checkKeyBias } from './ops.js';
 import { ATTENTION_SAVED, ATTENTION_WEIGHTS, attentionSavedShapes, MLP_SAVED, MLP_WEIGHTS, mlpSavedShapes } from './register.js';
-import { allocate, view, type WasmBackendInternals } from './wasm-heap.js';
+import { allocate, release, view, type WasmBackendInternals } from './wasm-heap.js';
 
 export interface StackInput {
   blocks: BlockParams[];
@@ -76,7 +76,6 @@ function savedViews(all: Float32Array, layout: ReturnType<typeof savedLayout>, s
 
 const FORWARD = 'FlipNativeStacks';
 const BACKWARD = 'FlipNativeStacksGrad';
-type Backend = WasmBackendInternals & { disposeData(dataId: object, force?: boolean): void };
 
 /** Row offset of stack s in the packed [rowsA + rowsB, width] output (and its gradient). */
 function rowOffset(specs: StackSpec[], s: number): number {
@@ -90,7 +89,7 @@ function registerStackKernels(): void {
 
   // Inputs: s<i>.h, s<i>.keyBias, weights; outputs: the packed stack outputs, then every layer's saved tensors in one.
   const forward: tf.KernelFunc = ({ inputs, attrs, backend }) => {
-    const be = backend as unknown as Backend;
+    const be = backend as unknown as WasmBackendInternals;
     const ins = inputs as Record<string, tf.TensorInfo>;
     const sp = JSON.parse((attrs as { specs: string }).specs) as StackSpec[];
     const width = sp[0].width;
@@ -115,13 +114,13 @@ function registerStackKernels(): void {
       return { ...s, h: view(be, ins[`s${si}.h`], 'h'), keyBias: s.hasKeyBias ? view(be, ins[`s${si}.keyBias`], 'keyBias') : null, layers };
     });
     addon.stacksForward(arg, (attrs as { halves: boolean }).halves);
-    for (const tmp of temps) be.disposeData(tmp.dataId, true);
+    release(be, temps);
     return outs;
   };
 
   // Inputs: dy (packed), weights, saved (all layers' in one buffer); outputs: dh per stack, then every weight's gradient.
   const backward: tf.KernelFunc = ({ inputs, attrs, backend }) => {
-    const be = backend as unknown as Backend;
+    const be = backend as unknown as WasmBackendInternals;
     const ins = inputs as Record<string, tf.TensorInfo>;
     const sp = JSON.parse((attrs as { specs: string }).specs) as StackSpec[];
     const width = sp[0].width;
@@ -154,7 +153,7 @@ function registerStackKernels(): void {
       return { ...s, dy: dy.subarray(off, off + n * width), keyBias: null, layers };
     });
     addon.stacksBackward(arg, (attrs as { halves: boolean }).halves);
-    for (const tmp of temps) be.disposeData(tmp.dataId, true);
+    release(be, temps);
     return outs;
   };
 

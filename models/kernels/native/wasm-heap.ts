@@ -4,11 +4,12 @@ import * as tf from '@tensorflow/tfjs';
 interface WasmBackendInternals {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  disposeData(dataId: object, force?: boolean): boolean;
 }
 
 export function isWasmHeapBackend(b: unknown): b is WasmBackendInternals {
   const w = b as Partial<WasmBackendInternals>;
-  return typeof w.makeOutput === 'function' && typeof w.typedArrayFromHeap === 'function';
+  return typeof w.makeOutput === 'function' && typeof w.typedArrayFromHeap === 'function' && typeof w.disposeData === 'function';
 }
 
 /**
@@ -22,6 +23,11 @@ export function allocate(backend: WasmBackendInternals, shapes: number[][]): tf.
 export function view(backend: WasmBackendInternals, info: tf.TensorInfo, what: string): Float32Array {
   if (info.dtype !== 'float32') throw new Error(`native kernel: ${what} must be float32, got ${info.dtype}`);
   return backend.typedArrayFromHeap(info) as Float32Array;
+}
+
+/** Frees a kernel's temporary buffers (allocated with allocate, never returned as outputs). */
+export function release(backend: WasmBackendInternals, temps: tf.TensorInfo[]): void {
+  for (const t of temps) backend.disposeData(t.dataId, true);
 }
 
 export type { WasmBackendInternals };
