@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config.js';
 import { nativeKernelsActive } from './kernels/native/register.js';
-import { nativeClipLoss } from './kernels/native/clip-loss.js';
+import { nativeClipHead } from './kernels/native/clip-head.js';
 import { nativeTwoStacks } from './kernels/native/stacks.js';
 import { LN_EPS } from './nn/layernorm.js';
 import { constMatMul, matMul2d } from './nn/linear.js';
@@ -107,17 +107,25 @@ export class FlipModel {
     if (this.image.cfg.width !== this.text.cfg.width || this.image.params.blocks.length === 0 || this.text.params.blocks.length === 0) return null;
     const img = this.image.blockInput(batch.image, size);
     const txt = this.text.blockInput(batch.ids, batch.positions, size, this.padId);
-    const [hImg, hTxt] = nativeTwoStacks(
+    const packed = nativeTwoStacks(
       [
         { blocks: this.image.params.blocks, h: img.x, batch: size, tokens: img.tokens, keyBias: null },
         { blocks: this.text.params.blocks, h: txt.x, batch: size, tokens: txt.tokens, keyBias: txt.keyBias },
       ],
       LN_EPS,
     );
-    const imgFeatures = matMul2d(this.image.pool(this.image.finishTokens(hImg), size), this.imageProj as tf.Tensor2D);
-    const txtFeatures = matMul2d(this.text.finish(hTxt, size, txt.tokens), this.textProj as tf.Tensor2D);
-    // l2Normalize + contrastiveLoss, in one kernel each way.
-    return nativeClipLoss(imgFeatures, txtFeatures, this.logitScale as tf.Scalar);
+    // Final LayerNorms, pooling (image: mean of all tokens; text: the start token), projections, l2Normalize and
+    // contrastiveLoss, in one kernel each way.
+    return nativeClipHead(
+      packed,
+      size,
+      [
+        { tokens: img.tokens, pool: 'mean', lnFinal: this.image.params.lnFinal, proj: this.imageProj },
+        { tokens: txt.tokens, pool: 'first', lnFinal: this.text.params.lnFinal, proj: this.textProj },
+      ],
+      this.logitScale as tf.Scalar,
+      LN_EPS,
+    );
   }
 
   /** Keeps the logit scale inside [0, log 100], as the official implementation clamps it after each step. */

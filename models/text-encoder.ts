@@ -7,6 +7,8 @@ import type { TextEncoderConfig } from './config.js';
 import { applyLayerNorm, makeBlocks, makeLayerNorm, runBlocks, type BlockParams, type LayerNormParams } from './nn/block.js';
 import { selectMatrix } from './nn/constants.js';
 import { addPerSample, constMatMul } from './nn/linear.js';
+import { nativeTokenEmbedding } from './kernels/native/embeddings.js';
+import { nativeKernelsActive } from './kernels/native/register.js';
 import type { ParamStore } from './nn/params.js';
 
 /** Added to attention scores of padding keys; large enough that softmax gives them ~0 weight, finite to avoid NaN. */
@@ -51,11 +53,14 @@ export class TextEncoder {
       if (ids[i] < 0 || ids[i] >= this.vocabSize) throw new Error(`text.encode: token id ${ids[i]} at ${i} outside vocabulary [0, ${this.vocabSize})`);
     }
     const p = this.params;
-    const tok = tf.gather(p.tokens, tf.tensor1d(ids, 'int32')); // [B*T, D]
     let x: tf.Tensor2D;
-    if (positions.every((v, i) => v === i % tokens)) {
-      x = addPerSample(tok as tf.Tensor2D, tf.slice(p.positions as tf.Tensor2D, [0, 0], [tokens, this.cfg.width])); // [B*T, D]
+    if (nativeKernelsActive()) {
+      x = nativeTokenEmbedding(ids, positions, p.tokens, p.positions); // [B*T, D]
+    } else if (positions.every((v, i) => v === i % tokens)) {
+      const tok = tf.gather(p.tokens, tf.tensor1d(ids, 'int32')) as tf.Tensor2D; // [B*T, D]
+      x = addPerSample(tok, tf.slice(p.positions as tf.Tensor2D, [0, 0], [tokens, this.cfg.width])); // [B*T, D]
     } else {
+      const tok = tf.gather(p.tokens, tf.tensor1d(ids, 'int32')); // [B*T, D]
       x = tf.add(tok, tf.gather(p.positions, tf.tensor1d(positions, 'int32'))) as tf.Tensor2D; // text masking: [B*T, D]
     }
     let hasPad = false;

@@ -9,7 +9,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ImageEncoderConfig } from './config.js';
 import { applyLayerNorm, makeBlocks, makeLayerNorm, runBlocks, type BlockParams, type LayerNormParams } from './nn/block.js';
-import { clsIndicator, meanPoolMatrix } from './nn/constants.js';
+import { clsIndicator, constantTable, meanPoolMatrix } from './nn/constants.js';
+import { nativePatchEmbedding } from './kernels/native/embeddings.js';
+import { nativeKernelsActive } from './kernels/native/register.js';
 import { constMatMul, linear, matMul2d } from './nn/linear.js';
 import type { ParamStore } from './nn/params.js';
 import { sinCos2d } from './nn/positions.js';
@@ -47,30 +49,35 @@ export function allIndices(batch: number, numPatches: number): Int32Array {
   return out;
 }
 
+/** Copies patch p of an HWC image into out at `at`, flattened row-major (row, col, channel), scaled to [-1, 1]. */
+function copyPatch(img: Float32Array, imageSize: number, patch: number, p: number, out: Float32Array, at: number): void {
+  const grid = imageSize / patch;
+  const pr = Math.floor(p / grid) * patch;
+  const pc = (p % grid) * patch;
+  let o = at;
+  for (let r = 0; r < patch; r++) {
+    let s = ((pr + r) * imageSize + pc) * 3;
+    for (let c = 0; c < patch * 3; c++) out[o++] = img[s++] * 2 - 1;
+  }
+}
+
+function checkImage(img: Float32Array, imageSize: number, b: number): void {
+  if (img.length !== imageSize * imageSize * 3) throw new Error(`extractPatches: image ${b} has ${img.length} values, expected ${imageSize}x${imageSize}x3`);
+}
+
 /**
  * Host-side patch extraction of the kept patches. images: B HWC images in [0, 1]; keep: [B*K] patch indices.
  * Returns [B*K, P*P*3] values scaled to [-1, 1], each patch flattened row-major (row, col, channel).
  */
 export function extractPatches(images: Float32Array[], imageSize: number, patch: number, keep: Int32Array): Float32Array {
-  const grid = imageSize / patch;
   const batch = images.length;
   const k = keep.length / batch;
   if (!Number.isInteger(k)) throw new Error(`extractPatches: ${keep.length} indices do not split over ${batch} images`);
   const ppc = patch * patch * 3;
   const out = new Float32Array(keep.length * ppc);
   for (let b = 0; b < batch; b++) {
-    const img = images[b];
-    if (img.length !== imageSize * imageSize * 3) throw new Error(`extractPatches: image ${b} has ${img.length} values, expected ${imageSize}x${imageSize}x3`);
-    for (let j = 0; j < k; j++) {
-      const p = keep[b * k + j];
-      const pr = Math.floor(p / grid) * patch;
-      const pc = (p % grid) * patch;
-      let o = (b * k + j) * ppc;
-      for (let r = 0; r < patch; r++) {
-        let s = ((pr + r) * imageSize + pc) * 3;
-        for (let c = 0; c < patch * 3; c++) out[o++] = img[s++] * 2 - 1;
-      }
-    }
+    checkImage(images[b], imageSize, b);
+    for (let j = 0; j < k; j++) copyPatch(images[b], imageSize, patch, keep[b * k + j], out, (b * k + j) * ppc);
   }
   return out;
 }
@@ -86,13 +93,13 @@ export interface VitParams {
 
 /**
  * Host-side token rows for one batch with the CLS token first in each sample: sample b's tokens are rows
- * b*(K+1) .. b*(K+1)+K, row 0 the CLS token. Gathers on wasm are slow, so positions are gathered here.
+ * b*(K+1) .. b*(K+1)+K, row 0 the CLS token.
  */
 export interface VitTokens {
   /** [B*(K+1), P*P*3] pixel values, zero on CLS rows. */
   pixels: Float32Array;
-  /** [B*(K+1), D] fixed positions of the kept patches, zero on CLS rows. */
-  positions: Float32Array;
+  /** [B*K] the kept patches' indices (their positions), in the rows' order. */
+  keep: Int32Array;
 }
 
 export class VisionTransformer {
@@ -121,19 +128,29 @@ export class VisionTransformer {
   tokens(images: Float32Array[], keep: Int32Array): VitTokens {
     const batch = images.length;
     const k = keep.length / batch;
-    const d = this.cfg.width;
+    if (!Number.isInteger(k)) throw new Error(`vit.tokens: ${keep.length} indices do not split over ${batch} images`);
     const ppc = this.patchValues;
-    const kept = extractPatches(images, this.imageSize, this.cfg.patch_size, keep); // [B*K, ppc]
     const pixels = new Float32Array(batch * (k + 1) * ppc);
+    for (let b = 0; b < batch; b++) {
+      checkImage(images[b], this.imageSize, b);
+      for (let j = 0; j < k; j++) copyPatch(images[b], this.imageSize, this.cfg.patch_size, keep[b * k + j], pixels, (b * (k + 1) + 1 + j) * ppc);
+    }
+    return { pixels, keep };
+  }
+
+  /** [B*(K+1), D] the kept patches' fixed positions, zero on CLS rows (the plain path's input; the native kernel
+   * reads the table itself). */
+  private gatherPositions(keep: Int32Array, batch: number): Float32Array {
+    const k = keep.length / batch;
+    const d = this.cfg.width;
     const positions = new Float32Array(batch * (k + 1) * d);
     for (let b = 0; b < batch; b++) {
-      pixels.set(kept.subarray(b * k * ppc, (b + 1) * k * ppc), (b * (k + 1) + 1) * ppc);
       for (let j = 0; j < k; j++) {
         const p = keep[b * k + j];
         positions.set(this.positionTable.subarray(p * d, (p + 1) * d), (b * (k + 1) + 1 + j) * d);
       }
     }
-    return { pixels, positions };
+    return positions;
   }
 
   /** Token rows from tokens() for `batch` samples of K+1 tokens -> pooled features [B, D] (mean over all tokens). */
@@ -152,12 +169,16 @@ export class VisionTransformer {
     const d = this.cfg.width;
     const rows = t.pixels.length / this.patchValues;
     const tokens = rows / batch;
-    if (!Number.isInteger(tokens) || t.positions.length !== rows * d) {
-      throw new Error(`vit.encode: ${rows} pixel rows and ${t.positions.length / d} position rows for batch ${batch}`);
+    if (!Number.isInteger(tokens) || t.keep.length !== rows - batch) {
+      throw new Error(`vit.encode: ${rows} pixel rows and ${t.keep.length} kept patches for batch ${batch}`);
     }
     const p = this.params;
     const pixels = tf.tensor2d(t.pixels, [rows, this.patchValues]);
-    const pos = tf.tensor2d(t.positions, [rows, d]); // constant
+    if (nativeKernelsActive()) {
+      const table = constantTable(`vit.positions:${this.numPatches}:${d}`, this.positionTable, this.numPatches, d);
+      return { x: nativePatchEmbedding(pixels, t.keep, batch, p.patchW, p.patchB, p.cls, table), tokens };
+    }
+    const pos = tf.tensor2d(this.gatherPositions(t.keep, batch), [rows, d]); // constant
     const isCls = clsIndicator(batch, tokens); // [B*(K+1), 1] constant
     const x = tf.add(tf.add(linear(pixels, p.patchW as tf.Tensor2D, p.patchB as tf.Tensor1D), pos), matMul2d(isCls.m, p.cls as tf.Tensor2D)); // [B*(K+1), D]
     return { x: x as tf.Tensor2D, tokens };

@@ -31,20 +31,16 @@ before(async () => {
 });
 after(() => model.dispose());
 
-/** Runs evaluate() recording, per embedImages call, the patch indices of each sample (recovered from the positions),
- * and the token ids of each embedTexts call. */
+/** Runs evaluate() recording, per embedImages call, the patch indices of each sample, and the token ids of each
+ * embedTexts call. */
 async function observe(config: TrainConfig): Promise<{ views: number[][][]; texts: number[][] }> {
-  const vit = model.image;
-  const d = vit.cfg.width;
-  const rowKey = (a: Float32Array, r: number) => Array.from(a.subarray(r * d, (r + 1) * d)).join(',');
-  const patchOf = new Map(Array.from({ length: vit.numPatches }, (_, p) => [rowKey(vit.positionTable, p), p]));
   const views: number[][][] = [];
   const texts: number[][] = [];
   const embedImages = model.embedImages;
   const embedTexts = model.embedTexts;
   model.embedImages = (t: VitTokens, size: number) => {
-    const perSample = t.positions.length / d / size; // K + 1 rows, CLS first
-    views.push(Array.from({ length: size }, (_, b) => Array.from({ length: perSample - 1 }, (_, j) => patchOf.get(rowKey(t.positions, b * perSample + 1 + j))!)));
+    const k = t.keep.length / size;
+    views.push(Array.from({ length: size }, (_, b) => Array.from(t.keep.subarray(b * k, (b + 1) * k))));
     return embedImages.call(model, t, size);
   };
   model.embedTexts = (ids: Int32Array, positions: Int32Array, size: number) => {

@@ -9,13 +9,14 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../models/backend.js';
 import { DEFAULTS, deepMerge } from '../models/config.js';
-import { contrastiveLoss, FlipModel, l2Normalize } from '../models/flip-model.js';
-import { nativeClipLoss } from '../models/kernels/native/clip-loss.js';
+import { contrastiveLoss, FlipModel, fullPositions, l2Normalize, maskText } from '../models/flip-model.js';
+import { nativeClipHead } from '../models/kernels/native/clip-head.js';
 import { loadNativeAddon } from '../models/kernels/native/addon.js';
 import { nativeKernelsActive, registerNativeKernels, unregisterNativeKernels } from '../models/kernels/native/register.js';
 import { attention, makeAttention } from '../models/nn/attention.js';
-import { layerNorm } from '../models/nn/layernorm.js';
-import { linear } from '../models/nn/linear.js';
+import { layerNorm, LN_EPS } from '../models/nn/layernorm.js';
+import { meanPoolMatrix, selectMatrix } from '../models/nn/constants.js';
+import { constMatMul, linear, matMul2d } from '../models/nn/linear.js';
 import { makeBlocks, runBlocks } from '../models/nn/block.js';
 import { mlp, makeMlp } from '../models/nn/mlp.js';
 import { ParamStore } from '../models/nn/params.js';
@@ -23,6 +24,8 @@ import { AdamW } from '../models/optimizer.js';
 import type { Param } from '../models/nn/params.js';
 import { makeRng } from '../models/random.js';
 import { buildTrainBatch } from '../models/train.js';
+import { TextEncoder } from '../models/text-encoder.js';
+import { sampleKeepIndices, VisionTransformer } from '../models/vit.js';
 
 let skipReason: string | undefined;
 
@@ -152,9 +155,10 @@ test('linear, LayerNorm, MLP and attention (with padding keys): values and gradi
   store.dispose();
 });
 
-/** The loss and every parameter's gradient of a model on one fixed batch (image mask 0.5 by default, padded captions). */
-function modelLossAndGrads(imageRatio = 0.5, size = 6): { loss: number; grads: Map<string, tf.Tensor> } {
-  const config = deepMerge(DEFAULTS, { mask: { image_ratio: imageRatio }, train: { batch_size: size } });
+/** The loss and every parameter's gradient of a model on one fixed batch (image mask 0.5 by default, padded captions,
+ * optionally text-masked). */
+function modelLossAndGrads(imageRatio = 0.5, size = 6, textRatio = 0): { loss: number; grads: Map<string, tf.Tensor> } {
+  const config = deepMerge(DEFAULTS, { mask: { image_ratio: imageRatio, text_ratio: textRatio }, train: { batch_size: size } });
   const model = new FlipModel(config, config.model.text.vocab_size, 7);
   const rng = makeRng(21);
   const s = config.data.image_size;
@@ -215,12 +219,12 @@ test('both towers in one native call (a thread per tower at mask 0.75, halves of
     const kernels = (await tf.profile(() => tf.dispose([...modelLossAndGrads(0.75).grads.values()]))).kernels.map((k) => k.name);
     assert.ok(kernels.includes('FlipNativeStacks') && kernels.includes('FlipNativeStacksGrad'), `kernels: ${[...new Set(kernels)].join(', ')}`);
     assert.ok(!kernels.includes('FlipNativeAttentionSublayer'), 'the towers also ran one sublayer at a time');
-    for (const [ratio, batch] of [[0.75, 6], [0.75, 5], [0.5, 5], [0.5, 1]]) {
+    for (const [ratio, batch, textRatio] of [[0.75, 6, 0], [0.75, 5, 0], [0.5, 5, 0], [0.5, 1, 0], [0.5, 4, 0.5]]) {
       addon.setThreads(2);
-      const two = modelLossAndGrads(ratio, batch);
+      const two = modelLossAndGrads(ratio, batch, textRatio);
       addon.setThreads(1);
-      const one = modelLossAndGrads(ratio, batch);
-      const reference = plain(() => modelLossAndGrads(ratio, batch));
+      const one = modelLossAndGrads(ratio, batch, textRatio);
+      const reference = plain(() => modelLossAndGrads(ratio, batch, textRatio));
       assert.equal(two.loss, one.loss, `batch ${batch}: loss with 1 and 2 threads`);
       assert.ok(Math.abs(two.loss - reference.loss) < 1e-5 * Math.max(1, Math.abs(reference.loss)), `batch ${batch}: loss ${two.loss} vs plain ${reference.loss}`);
       for (const [name, g] of two.grads) {
@@ -249,23 +253,93 @@ test('the add-on refuses views that are too short or not Float32Array, with the 
   assert.throws(() => addon.adamwStep([a], [b], [c], [a], [a], new Float32Array(1), 0.1, 0.9, 0.95, 1e-8, 1, 1, 0), /adamwStep: m\[0\]: has 3 floats, needs 6/);
 });
 
-test('the CLIP loss head in one kernel each way: loss and gradients of both embeddings and the logit scale match l2Normalize + contrastiveLoss', async (t) => {
+test('the CLIP head in one kernel each way: final LayerNorms, mean or first-token pooling, projections and the loss match the plain ops, with every gradient', async (t) => {
   if (skipReason) return t.skip(skipReason);
-  for (const [b, e, logScale] of [[5, 7, 0.3], [64, 128, Math.log(1 / 0.07)], [3, 4, Math.log(100)]] as const) {
-    const x = randn([b, e], 40 + b, 2) as tf.Tensor2D;
-    const y = randn([b, e], 50 + b, 0.5) as tf.Tensor2D;
-    const s = tf.scalar(logScale);
-    const plainLoss = (xs: tf.Tensor, ys: tf.Tensor, ls: tf.Tensor) => contrastiveLoss(l2Normalize(xs as tf.Tensor2D), l2Normalize(ys as tf.Tensor2D), ls as tf.Scalar);
-    const fusedLoss = (xs: tf.Tensor, ys: tf.Tensor, ls: tf.Tensor) => nativeClipLoss(xs as tf.Tensor2D, ys as tf.Tensor2D, ls as tf.Scalar);
-    const want = tf.valueAndGrads(plainLoss)([x, y, s]);
-    const got = tf.valueAndGrads(fusedLoss)([x, y, s]);
-    assert.ok((await relativeError(got.value, want.value)) < 1e-5, `B=${b}: loss ${(await got.value.data())[0]} vs ${(await want.value.data())[0]}`);
-    for (let i = 0; i < 3; i++) {
+  // [batch, tokens of tower A, tokens of tower B, width, embed, log scale, pooling of A, pooling of B]
+  const cases = [
+    [5, 7, 4, 24, 8, 0.3, 'mean', 'first'],
+    [64, 17, 16, 128, 128, Math.log(1 / 0.07), 'mean', 'first'],
+    [3, 2, 5, 16, 4, Math.log(100), 'first', 'mean'],
+  ] as const;
+  for (const [b, ta, tb, d, e, logScale, poolA, poolB] of cases) {
+    const where = `B=${b}, tokens ${ta}/${tb}, pools ${poolA}/${poolB}`;
+    const inputs = [randn([b * (ta + tb), d], 40 + b, 2), randn([d], 41), randn([d], 42), randn([d, e], 43, 0.3), randn([d], 44), randn([d], 45), randn([d, e], 46, 0.3), tf.scalar(logScale)];
+    const fused = (h: tf.Tensor, ga: tf.Tensor, ba: tf.Tensor, pa: tf.Tensor, gb: tf.Tensor, bb: tf.Tensor, pb: tf.Tensor, ls: tf.Tensor) =>
+      nativeClipHead(h as tf.Tensor2D, b, [
+        { tokens: ta, pool: poolA, lnFinal: { gamma: ga as tf.Tensor1D, beta: ba as tf.Tensor1D }, proj: pa },
+        { tokens: tb, pool: poolB, lnFinal: { gamma: gb as tf.Tensor1D, beta: bb as tf.Tensor1D }, proj: pb },
+      ], ls as tf.Scalar, LN_EPS);
+    // The plain head: split, LayerNorm, pooling by constant products, projection, l2Normalize, contrastiveLoss.
+    const tower = (h: tf.Tensor2D, tokens: number, pool: 'mean' | 'first', g: tf.Tensor, be: tf.Tensor, p: tf.Tensor) => {
+      const pooling = pool === 'mean' ? meanPoolMatrix(b, tokens) : selectMatrix(b, tokens, 0);
+      return l2Normalize(matMul2d(constMatMul(pooling.m, pooling.mT, layerNorm(h, g as tf.Tensor1D, be as tf.Tensor1D)), p as tf.Tensor2D));
+    };
+    const reference = (h: tf.Tensor, ga: tf.Tensor, ba: tf.Tensor, pa: tf.Tensor, gb: tf.Tensor, bb: tf.Tensor, pb: tf.Tensor, ls: tf.Tensor) => {
+      const [hA, hB] = tf.split(h, [b * ta, b * tb], 0) as tf.Tensor2D[];
+      return contrastiveLoss(tower(hA, ta, poolA, ga, ba, pa), tower(hB, tb, poolB, gb, bb, pb), ls as tf.Scalar);
+    };
+    const got = tf.valueAndGrads(fused as (...x: tf.Tensor[]) => tf.Scalar)(inputs);
+    const want = plain(() => tf.valueAndGrads(reference as (...x: tf.Tensor[]) => tf.Scalar)(inputs));
+    assert.ok((await relativeError(got.value, want.value)) < 1e-5, `${where}: loss ${(await got.value.data())[0]} vs ${(await want.value.data())[0]}`);
+    const names = ['h', 'lnGammaA', 'lnBetaA', 'projA', 'lnGammaB', 'lnBetaB', 'projB', 'logScale'];
+    for (let i = 0; i < names.length; i++) {
       const err = await relativeError(got.grads[i], want.grads[i]);
-      assert.ok(err < 1e-5, `B=${b}: gradient ${['x', 'y', 'logScale'][i]} differs by ${err}`);
+      assert.ok(err < 1e-5, `${where}: gradient of ${names[i]} differs by ${err}`);
     }
-    tf.dispose([x, y, s, want.value, got.value, ...want.grads, ...got.grads]);
+    // Rows that the first-token pooling never reads get no gradient.
+    if (poolB === 'first') {
+      const dh = await got.grads[0].data();
+      const firstUnread = (b * ta + 1) * d;
+      assert.ok(dh.subarray(firstUnread, firstUnread + d).every((v) => v === 0), `${where}: an unread row got a gradient`);
+    }
+    tf.dispose([...inputs, got.value, want.value, ...got.grads, ...want.grads]);
   }
+});
+
+test('the towers\' inputs in one kernel each way: patch embedding with positions and CLS rows, token embedding with repeated ids and text-masked positions', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const config = deepMerge(DEFAULTS, {});
+  const store = new ParamStore(3);
+  const rng = makeRng(8);
+  /** The value of f and the gradients of sum(f * R) for the given variables, native and plain. */
+  const compare = async (what: string, f: () => tf.Tensor, vars: tf.Variable[]) => {
+    const run = () =>
+      tf.tidy(() => {
+        const value = f();
+        const r = randn(value.shape, 77);
+        const { grads } = tf.variableGrads(() => tf.sum(tf.mul(f(), r)) as tf.Scalar, vars);
+        return [value, ...vars.map((v) => grads[v.name])];
+      });
+    const got = run();
+    const want = plain(run);
+    for (let i = 0; i < got.length; i++) {
+      const err = await relativeError(got[i], want[i]);
+      assert.ok(err < 1e-5, `${what}: ${i === 0 ? 'value' : `gradient of ${vars[i - 1].name}`} differs from the plain ops by ${err}`);
+    }
+    tf.dispose([...got, ...want]);
+  };
+
+  const vit = new VisionTransformer(store, config.model.image, config.data.image_size);
+  const images = Array.from({ length: 3 }, () => Float32Array.from({ length: 32 * 32 * 3 }, () => rng()));
+  const image = vit.tokens(images, sampleKeepIndices(3, vit.numPatches, 5, rng));
+  await compare('patch embedding', () => vit.blockInput(image, 3).x, [vit.params.patchW, vit.params.patchB, vit.params.cls]);
+
+  const text = new TextEncoder(store, config.model.text, 50);
+  const ctx = config.model.text.context_length;
+  const ids = Int32Array.from({ length: 4 * ctx }, (_, i) => (i % ctx === 0 ? 1 : 2 + Math.floor(rng() * 6))); // few ids: many repeats
+  const tables = [text.params.tokens, text.params.positions];
+  await compare('token embedding', () => text.blockInput(ids, fullPositions(4, ctx), 4, 0).x, tables);
+  const masked = maskText(ids, 4, 0.5, 'random', 0, rng);
+  await compare('token embedding, text-masked positions', () => text.blockInput(masked.ids, masked.positions, 4, 0).x, tables);
+  store.dispose();
+
+  // Indices are checked in the add-on: a wrong one is an error naming it, never a read outside the table.
+  const addon = loadNativeAddon().addon!;
+  const f = (n: number) => new Float32Array(n);
+  assert.throws(() => addon.tokenEmbeddingForward(Int32Array.of(1, 50), Int32Array.of(0, 1), f(200), f(64), f(8), 2, 50, 16, 4), /tokenEmbeddingForward: ids\[1\] = 50 is outside \[0, 50\)/);
+  assert.throws(() => addon.tokenEmbeddingForward(Int32Array.of(1, 2), Int32Array.of(0, -1), f(200), f(64), f(8), 2, 50, 16, 4), /positions\[1\] = -1 is outside \[0, 16\)/);
+  assert.throws(() => addon.patchEmbeddingForward(f(2 * 3 * 48), Int32Array.of(0, 3, 64, 1), f(48 * 4), f(4), f(4), f(64 * 4), f(24), 2, 3, 48, 4, 64), /patchEmbeddingForward: keep\[2\] = 64 is outside \[0, 64\)/);
+  assert.throws(() => addon.patchEmbeddingForward(f(2 * 3 * 48), Int32Array.of(0, 3, 1), f(48 * 4), f(4), f(4), f(64 * 4), f(24), 2, 3, 48, 4, 64), /keep: has 3 indices, expected 4/);
 });
 
 test('AdamW in one native call: in place unless another tensor shares the parameter, the same values either way and as the plain loop', async (t) => {

@@ -1,4 +1,4 @@
-/** Constant helper matrices (pooling, row selection, row broadcast) cached per shape and kept outside tf.tidy. */
+/** Constant helper matrices (pooling, row selection, row broadcast) and tables, cached per shape and kept outside tf.tidy. */
 import * as tf from '@tensorflow/tfjs';
 
 export interface ConstPair {
@@ -47,10 +47,23 @@ export function onesColumn(batch: number): ConstPair {
   return pair(`ones:${batch}`, batch, 1, (m) => m.fill(1));
 }
 
+const tables = new Map<string, tf.Tensor2D>();
+
+/** A constant table [rows, cols] (e.g. fixed positions) as a tensor, made once per key. */
+export function constantTable(key: string, values: Float32Array, rows: number, cols: number): tf.Tensor2D {
+  const hit = tables.get(key);
+  if (hit && !hit.isDisposed) return hit;
+  const made = tf.tidy(() => tf.keep(tf.tensor2d(values, [rows, cols])));
+  tables.set(key, made);
+  return made;
+}
+
 export function disposeConstants(): void {
   for (const p of cache.values()) {
     p.m.dispose();
     p.mT.dispose();
   }
   cache.clear();
+  for (const t of tables.values()) t.dispose();
+  tables.clear();
 }

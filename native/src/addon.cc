@@ -43,8 +43,39 @@ class Args {
 
   bool ok() const { return ok_; }
 
+  // Fails with `message` unless the condition holds.
+  void check(bool condition, const std::string& message) {
+    if (ok_ && !condition) fail(message);
+  }
+
   // A Float32Array with at least `need` elements.
   float* floats(size_t i, const char* name, int64_t need) { return ok_ ? floats_of(argv_[i], name, need) : nullptr; }
+
+  // An Int32Array with exactly `count` elements, each in [0, limit).
+  const int32_t* indices(size_t i, const char* name, int64_t count, int64_t limit) {
+    if (!ok_) return nullptr;
+    bool is_typed = false;
+    napi_is_typedarray(env_, argv_[i], &is_typed);
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (!is_typed || napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_int32_array) {
+      fail(std::string(name) + ": expected an Int32Array");
+      return nullptr;
+    }
+    if (static_cast<int64_t>(length) != count) {
+      fail(std::string(name) + ": has " + std::to_string(length) + " indices, expected " + std::to_string(count));
+      return nullptr;
+    }
+    const int32_t* v = static_cast<const int32_t*>(data);
+    for (int64_t k = 0; k < count; k++) {
+      if (v[k] < 0 || v[k] >= limit) {
+        fail(std::string(name) + "[" + std::to_string(k) + "] = " + std::to_string(v[k]) + " is outside [0, " + std::to_string(limit) + ")");
+        return nullptr;
+      }
+    }
+    return v;
+  }
 
   // Element j of argument i, an array of Float32Arrays (a group of weights, saved tensors or gradients).
   float* floats_in(size_t i, uint32_t j, const std::string& name, int64_t need) {
@@ -558,6 +589,161 @@ napi_value RunStacks(napi_env env, napi_callback_info info, const char* name, bo
 napi_value StacksForward(napi_env env, napi_callback_info info) { return RunStacks(env, info, "stacksForward", false); }
 napi_value StacksBackward(napi_env env, napi_callback_info info) { return RunStacks(env, info, "stacksBackward", true); }
 
+// The CLIP head's shape arguments from position `first`: batch, tokensA, tokensB, meanA, meanB, width, embed.
+void head_shape(Args& in, size_t first, HeadShape* s, HeadTower towers[2]) {
+  s->batch = in.integer(first, "batch");
+  towers[0].tokens = in.integer(first + 1, "tokensA");
+  towers[1].tokens = in.integer(first + 2, "tokensB");
+  towers[0].mean_pool = in.boolean(first + 3, "meanA");
+  towers[1].mean_pool = in.boolean(first + 4, "meanB");
+  s->width = in.integer(first + 5, "width");
+  s->embed = in.integer(first + 6, "embed");
+}
+
+const char* const kHeadWeights[] = {"lnGammaA", "lnBetaA", "projA", "lnGammaB", "lnBetaB", "projB"};
+
+// The towers' rows in the packed h (or dh), their weights (or gradients) from the array at argument `arg`.
+void head_towers(Args& in, size_t arg, const HeadShape& s, HeadTower towers[2], const float* packed, bool gradients) {
+  int64_t row = 0;
+  for (int t = 0; t < 2; t++) {
+    HeadTower& tw = towers[t];
+    const std::string prefix = gradients ? "grads." : "weights.";
+    float* w[3];
+    for (uint32_t i = 0; i < 3; i++) {
+      w[i] = in.floats_in(arg, t * 3 + i, prefix + kHeadWeights[t * 3 + i], i < 2 ? s.width : s.width * s.embed);
+    }
+    if (gradients) {
+      tw.dh = packed ? const_cast<float*>(packed) + row * s.width : nullptr;
+      tw.d_ln_gamma = w[0], tw.d_ln_beta = w[1], tw.d_proj = w[2];
+    } else {
+      tw.h = packed ? packed + row * s.width : nullptr;
+      tw.ln_gamma = w[0], tw.ln_beta = w[1], tw.proj = w[2];
+    }
+    row += s.batch * tw.tokens;
+  }
+}
+
+napi_value number_value(napi_env env, double v) {
+  napi_value out;
+  napi_create_double(env, v, &out);
+  return out;
+}
+
+// clipHeadSavedFloats(batch, tokensA, tokensB, meanA, meanB, width, embed)
+napi_value ClipHeadSavedFloats(napi_env env, napi_callback_info info) {
+  Args in(env, info, "clipHeadSavedFloats", 7);
+  HeadShape s{};
+  HeadTower towers[2] = {};
+  head_shape(in, 0, &s, towers);
+  return in.ok() ? number_value(env, static_cast<double>(clip_head_saved_floats(s, towers))) : nullptr;
+}
+
+// clipHeadForward(h, weights[6], logScale, saved, batch, tokensA, tokensB, meanA, meanB, width, embed, eps) -> loss;
+// h: both towers' rows packed [batch * (tokensA + tokensB), width].
+napi_value ClipHeadForward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "clipHeadForward", 12);
+  HeadShape s{};
+  HeadTower towers[2] = {};
+  head_shape(in, 4, &s, towers);
+  s.eps = in.number(11, "eps");
+  const float log_scale = in.number(2, "logScale");
+  const float* h = in.floats(0, "h", s.batch * (towers[0].tokens + towers[1].tokens) * s.width);
+  head_towers(in, 1, s, towers, h, false);
+  float* saved = in.floats(3, "saved", in.ok() ? clip_head_saved_floats(s, towers) : 0);
+  return in.ok() ? number_value(env, clip_head_forward(s, towers, log_scale, saved)) : nullptr;
+}
+
+// clipHeadBackward(upstream, weights[6], saved, dh, grads[6], batch, tokensA, tokensB, meanA, meanB, width, embed)
+// -> the log scale's gradient.
+napi_value ClipHeadBackward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "clipHeadBackward", 12);
+  HeadShape s{};
+  HeadTower towers[2] = {};
+  head_shape(in, 5, &s, towers);
+  const float upstream = in.number(0, "upstream");
+  head_towers(in, 1, s, towers, nullptr, false);
+  const float* saved = in.floats(2, "saved", in.ok() ? clip_head_saved_floats(s, towers) : 0);
+  float* dh = in.floats(3, "dh", s.batch * (towers[0].tokens + towers[1].tokens) * s.width);
+  head_towers(in, 4, s, towers, dh, true);
+  return in.ok() ? number_value(env, clip_head_backward(s, towers, upstream, saved)) : nullptr;
+}
+
+PatchEmbedding patch_embedding(Args& in, size_t first) {
+  PatchEmbedding e{};
+  e.batch = in.integer(first, "batch");
+  e.tokens = in.integer(first + 1, "tokens");
+  e.pixel_values = in.integer(first + 2, "pixelValues");
+  e.width = in.integer(first + 3, "width");
+  in.check(e.tokens >= 1, "tokens: expected at least 1 (the CLS row)");
+  return e;
+}
+
+// patchEmbeddingForward(pixels, keep, w, bias, cls, positions, out, batch, tokens, pixelValues, width, patches)
+napi_value PatchEmbeddingForward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "patchEmbeddingForward", 12);
+  PatchEmbedding e = patch_embedding(in, 7);
+  const int64_t patches = in.integer(11, "patches");
+  const int64_t rows = e.batch * e.tokens;
+  const float* pixels = in.floats(0, "pixels", rows * e.pixel_values);
+  const int32_t* keep = in.indices(1, "keep", e.batch * (e.tokens - 1), patches);
+  e.w = in.floats(2, "w", e.pixel_values * e.width);
+  e.bias = in.floats(3, "bias", e.width);
+  e.cls = in.floats(4, "cls", e.width);
+  e.positions = in.floats(5, "positions", patches * e.width);
+  float* out = in.floats(6, "out", rows * e.width);
+  if (in.ok()) patch_embedding_forward(e, pixels, keep, out);
+  return nullptr;
+}
+
+// patchEmbeddingBackward(pixels, dout, dw, dbias, dcls, batch, tokens, pixelValues, width)
+napi_value PatchEmbeddingBackward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "patchEmbeddingBackward", 9);
+  const PatchEmbedding e = patch_embedding(in, 5);
+  const int64_t rows = e.batch * e.tokens;
+  const float* pixels = in.floats(0, "pixels", rows * e.pixel_values);
+  const float* dout = in.floats(1, "dout", rows * e.width);
+  float* dw = in.floats(2, "dw", e.pixel_values * e.width);
+  float* dbias = in.floats(3, "dbias", e.width);
+  float* dcls = in.floats(4, "dcls", e.width);
+  if (in.ok()) patch_embedding_backward(e, pixels, dout, dw, dbias, dcls);
+  return nullptr;
+}
+
+TokenEmbedding token_embedding(Args& in, size_t first) {
+  TokenEmbedding e{};
+  e.rows = in.integer(first, "rows");
+  e.vocab = in.integer(first + 1, "vocab");
+  e.context = in.integer(first + 2, "context");
+  e.width = in.integer(first + 3, "width");
+  return e;
+}
+
+// tokenEmbeddingForward(ids, positions, table, positionTable, out, rows, vocab, context, width)
+napi_value TokenEmbeddingForward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "tokenEmbeddingForward", 9);
+  TokenEmbedding e = token_embedding(in, 5);
+  const int32_t* ids = in.indices(0, "ids", e.rows, e.vocab);
+  const int32_t* positions = in.indices(1, "positions", e.rows, e.context);
+  e.table = in.floats(2, "table", e.vocab * e.width);
+  e.positions = in.floats(3, "positionTable", e.context * e.width);
+  float* out = in.floats(4, "out", e.rows * e.width);
+  if (in.ok()) token_embedding_forward(e, ids, positions, out);
+  return nullptr;
+}
+
+// tokenEmbeddingBackward(ids, positions, dout, dtable, dpositions, rows, vocab, context, width)
+napi_value TokenEmbeddingBackward(napi_env env, napi_callback_info info) {
+  Args in(env, info, "tokenEmbeddingBackward", 9);
+  const TokenEmbedding e = token_embedding(in, 5);
+  const int32_t* ids = in.indices(0, "ids", e.rows, e.vocab);
+  const int32_t* positions = in.indices(1, "positions", e.rows, e.context);
+  const float* dout = in.floats(2, "dout", e.rows * e.width);
+  float* dtable = in.floats(3, "dtable", e.vocab * e.width);
+  float* dpositions = in.floats(4, "dpositions", e.context * e.width);
+  if (in.ok()) token_embedding_backward(e, ids, positions, dout, dtable, dpositions);
+  return nullptr;
+}
+
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value obj, config, core, threads;
   napi_create_object(env, &obj);
@@ -612,6 +798,13 @@ napi_value Init(napi_env env, napi_value exports) {
       {"releaseScratch", nullptr, ReleaseScratch, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stacksForward", nullptr, StacksForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stacksBackward", nullptr, StacksBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"clipHeadSavedFloats", nullptr, ClipHeadSavedFloats, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"clipHeadForward", nullptr, ClipHeadForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"clipHeadBackward", nullptr, ClipHeadBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"patchEmbeddingForward", nullptr, PatchEmbeddingForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"patchEmbeddingBackward", nullptr, PatchEmbeddingBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"tokenEmbeddingForward", nullptr, TokenEmbeddingForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"tokenEmbeddingBackward", nullptr, TokenEmbeddingBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

@@ -132,3 +132,46 @@ struct Stack {
 // whole on its own thread (two stacks of about the same size).
 void stacks_forward(const std::vector<Stack>& stacks, bool halves);
 void stacks_backward(const std::vector<Stack>& stacks, bool halves);
+
+// The CLIP head (clip_head.cc): per tower, the final LayerNorm, pooling (the mean over each sample's tokens, or its
+// first token), the projection and L2 normalisation; then logits exp(log_scale) u v^T over the batch and the mean of
+// the image->text and text->image cross-entropies. Tower 0 is the images (rows of the logits), tower 1 the captions.
+struct HeadTower {
+  const float* h;  // forward input [batch * tokens, width]
+  float* dh;       // backward output, same shape
+  int64_t tokens;
+  bool mean_pool;
+  const float *ln_gamma, *ln_beta, *proj;  // [width], [width], [width, embed]
+  float *d_ln_gamma, *d_ln_beta, *d_proj;  // backward outputs
+};
+struct HeadShape {
+  int64_t batch, width, embed;
+  float eps;
+};
+// Floats of the buffer the forward pass fills for the backward pass.
+int64_t clip_head_saved_floats(const HeadShape& s, const HeadTower towers[2]);
+// Returns the loss.
+float clip_head_forward(const HeadShape& s, const HeadTower towers[2], float log_scale, float* saved);
+// From the loss's upstream gradient: writes each tower's dh and weight gradients, returns the log scale's gradient.
+float clip_head_backward(const HeadShape& s, const HeadTower towers[2], float upstream, const float* saved);
+
+// The image tower's input (embeddings.cc): out [batch * tokens, width], each sample's CLS row first (cls + bias), then
+// its kept patches: pixels w + bias + positions[keep]. pixels [batch * tokens, pixel_values] is zero on CLS rows; keep
+// [batch * (tokens - 1)] indexes the fixed position table [patches, width].
+struct PatchEmbedding {
+  int64_t batch, tokens, pixel_values, width;
+  const float *w, *bias, *cls, *positions;  // [pixel_values, width], [width], [width], [patches, width]
+};
+void patch_embedding_forward(const PatchEmbedding& e, const float* pixels, const int32_t* keep, float* out);
+// dw [pixel_values, width], dbias and dcls [width].
+void patch_embedding_backward(const PatchEmbedding& e, const float* pixels, const float* dout, float* dw, float* dbias, float* dcls);
+
+// The text tower's input: out [rows, width] = table[ids] + positions[position of each token].
+struct TokenEmbedding {
+  int64_t rows, vocab, context, width;
+  const float *table, *positions;  // [vocab, width], [context, width]
+};
+void token_embedding_forward(const TokenEmbedding& e, const int32_t* ids, const int32_t* positions, float* out);
+// dtable [vocab, width] and dpositions [context, width], overwritten.
+void token_embedding_backward(const TokenEmbedding& e, const int32_t* ids, const int32_t* positions, const float* dout, float* dtable,
+                              float* dpositions);

@@ -38,6 +38,17 @@ export interface NativeAddon {
   /** Two (or one) transformer stacks side by side; the argument's layout is built by stacks.ts. */
   stacksForward(stacks: object[], halves: boolean): void;
   stacksBackward(stacks: object[], halves: boolean): void;
+  /** The CLIP head (native/src/clip_head.cc): weights lnGammaA, lnBetaA, projA, lnGammaB, lnBetaB, projB; h both towers' rows packed. */
+  clipHeadSavedFloats(batch: number, tokensA: number, tokensB: number, meanA: boolean, meanB: boolean, width: number, embed: number): number;
+  /** Returns the loss. */
+  clipHeadForward(h: F32, weights: F32[], logScale: number, saved: F32, batch: number, tokensA: number, tokensB: number, meanA: boolean, meanB: boolean, width: number, embed: number, eps: number): number;
+  /** Writes dh and the weights' gradients (same order); returns the log scale's gradient. */
+  clipHeadBackward(upstream: number, weights: F32[], saved: F32, dh: F32, grads: F32[], batch: number, tokensA: number, tokensB: number, meanA: boolean, meanB: boolean, width: number, embed: number): number;
+  /** The towers' inputs (native/src/embeddings.cc); index arrays are checked against their ranges. */
+  patchEmbeddingForward(pixels: F32, keep: Int32Array, w: F32, bias: F32, cls: F32, positions: F32, out: F32, batch: number, tokens: number, pixelValues: number, width: number, patches: number): void;
+  patchEmbeddingBackward(pixels: F32, dout: F32, dw: F32, dbias: F32, dcls: F32, batch: number, tokens: number, pixelValues: number, width: number): void;
+  tokenEmbeddingForward(ids: Int32Array, positions: Int32Array, table: F32, positionTable: F32, out: F32, rows: number, vocab: number, context: number, width: number): void;
+  tokenEmbeddingBackward(ids: Int32Array, positions: Int32Array, dout: F32, dtable: F32, dpositions: F32, rows: number, vocab: number, context: number, width: number): void;
   /** Bytes held by the sublayer kernels' scratch buffers (grow-only, reused every step). */
   scratchBytes(): number;
   /** Frees the scratch buffers (memory measurements of several model sizes in one process). */

@@ -3,7 +3,7 @@
  * split between two threads, each running whole products on its own: when the stacks are about the same size (image
  * mask 0.75: 1,088 rows against the captions' 1,024) each stack goes to one thread; otherwise each stack's samples are
  * cut in two halves, one thread taking the first half of both stacks (equal work whatever the sizes). The forward
- * kernel returns both outputs packed in one tensor (customGrad has one value) plus every sublayer's saved tensors in
+ * kernel returns both outputs packed in one tensor (customGrad has one value; the CLIP head reads it as it is) plus every sublayer's saved tensors in
  * one buffer (savedLayout); the gradient kernel runs both stacks' backward passes and adds the halves' weight gradients
  * in a fixed order, so the result is the same bit for bit with one thread or two. Compared with the plain
  * implementation by test/native-kernels.test.ts.
@@ -172,8 +172,11 @@ function closeInSize(specs: StackSpec[]): boolean {
   return Math.max(...work) <= 1.5 * Math.min(...work);
 }
 
-/** Both stacks' outputs [batch * tokens, width], computed side by side. Both stacks must have the same width. */
-export function nativeTwoStacks(stacks: [StackInput, StackInput], eps: number): [tf.Tensor2D, tf.Tensor2D] {
+/**
+ * Both stacks' outputs, computed side by side and packed in one tensor [batchA * tokensA + batchB * tokensB, width]
+ * (stack A's rows first), as the CLIP head kernel takes them. Both stacks must have the same width.
+ */
+export function nativeTwoStacks(stacks: [StackInput, StackInput], eps: number): tf.Tensor2D {
   const specs: StackSpec[] = stacks.map((s) => {
     if (s.h.shape[0] !== s.batch * s.tokens) throw new Error(`stacks: h has ${s.h.shape[0]} rows, expected batch ${s.batch} x tokens ${s.tokens}`);
     checkKeyBias(s.keyBias, s.batch, s.tokens);
@@ -206,9 +209,5 @@ export function nativeTwoStacks(stacks: [StackInput, StackInput], eps: number): 
       },
     };
   });
-  const packed = op(stacks[0].h, stacks[1].h, ...weights) as tf.Tensor2D;
-  const rowsA = stacks[0].batch * stacks[0].tokens;
-  // split, not two slices: its gradient is one concat, where each slice's is a zero-padded copy and the two are added.
-  const [a, b] = tf.split(packed, [rowsA, packed.shape[0] - rowsA], 0) as tf.Tensor2D[];
-  return [a, b];
+  return op(stacks[0].h, stacks[1].h, ...weights) as tf.Tensor2D;
 }

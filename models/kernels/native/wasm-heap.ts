@@ -25,6 +25,12 @@ export function view(backend: WasmBackendInternals, info: tf.TensorInfo, what: s
   return backend.typedArrayFromHeap(info) as Float32Array;
 }
 
+/** A zero-copy view of an int32 tensor (indices). */
+export function indexView(backend: WasmBackendInternals, info: tf.TensorInfo, what: string): Int32Array {
+  if (info.dtype !== 'int32') throw new Error(`native kernel: ${what} must be int32, got ${info.dtype}`);
+  return backend.typedArrayFromHeap(info) as Int32Array;
+}
+
 /** Frees a kernel's temporary buffers (allocated with allocate, never returned as outputs). */
 export function release(backend: WasmBackendInternals, temps: tf.TensorInfo[]): void {
   for (const t of temps) backend.disposeData(t.dataId, true);
