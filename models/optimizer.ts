@@ -96,11 +96,9 @@ export class AdamW {
    */
   step(grads: (tf.Tensor | null)[], lr: number): void {
     if (grads.length !== this.params.length) throw new Error(`AdamW.step: ${grads.length} gradients for ${this.params.length} params`);
-    this.t += 1;
-    const { beta1, beta2, eps, weightDecay } = this.opts;
-    const c1 = 1 / (1 - Math.pow(beta1, this.t));
-    const c2 = 1 / (1 - Math.pow(beta2, this.t));
+    const { c1, c2 } = this.nextStep();
     const heap = wasmHeap();
+    const { beta1, beta2, eps, weightDecay } = this.opts;
     if (this.hostM && this.hostV && heap) {
       const native = nativeKernelsActive() ? loadNativeAddon().addon : null;
       if (native) {
@@ -156,13 +154,36 @@ export class AdamW {
     });
   }
 
+  /**
+   * The same update from gradients in host arrays (models/native-loss-grads.ts computes them outside tfjs), every one
+   * in the order of params. Needs the native add-on on the wasm backend.
+   */
+  stepWithArrays(grads: Float32Array[], lr: number): void {
+    if (grads.length !== this.params.length) throw new Error(`AdamW.stepWithArrays: ${grads.length} gradients for ${this.params.length} params`);
+    const heap = wasmHeap();
+    const native = nativeKernelsActive() ? loadNativeAddon().addon : null;
+    if (!heap || !native || !this.hostM) throw new Error('AdamW.stepWithArrays: needs the native kernels on the wasm backend');
+    const { c1, c2 } = this.nextStep();
+    this.nativeStep(native, heap, grads, lr, c1, c2);
+  }
+
+  /** Counts the step; its bias corrections. */
+  private nextStep(): { c1: number; c2: number } {
+    this.t += 1;
+    return { c1: 1 / (1 - Math.pow(this.opts.beta1, this.t)), c2: 1 / (1 - Math.pow(this.opts.beta2, this.t)) };
+  }
+
   get stepCount(): number {
     return this.t;
   }
 
-  private checkGradient(i: number, g: tf.Tensor): void {
+  private checkGradient(i: number, g: tf.Tensor | Float32Array): void {
     const p = this.params[i];
-    if (g.dtype !== 'float32' || g.size !== p.variable.size) throw new Error(`AdamW.step: gradient ${i} [${g.shape}] for ${p.name} [${p.variable.shape}]`);
+    if (g instanceof Float32Array) {
+      if (g.length !== p.variable.size) throw new Error(`AdamW.step: gradient ${i} has ${g.length} values for ${p.name} [${p.variable.shape}]`);
+    } else if (g.dtype !== 'float32' || g.size !== p.variable.size) {
+      throw new Error(`AdamW.step: gradient ${i} [${g.shape}] for ${p.name} [${p.variable.shape}]`);
+    }
   }
 
   /**
@@ -170,10 +191,10 @@ export class AdamW {
    * unless another tensor shares its memory (a clone kept somewhere: writing in place would change that tensor too);
    * those get a fresh tensor, as on the plain path. The values are the same either way.
    */
-  private nativeStep(native: NativeAddon, heap: WasmHeap, grads: (tf.Tensor | null)[], lr: number, c1: number, c2: number): void {
+  private nativeStep(native: NativeAddon, heap: WasmHeap, grads: (tf.Tensor | Float32Array | null)[], lr: number, c1: number, c2: number): void {
     const { beta1, beta2, eps, weightDecay } = this.opts;
     const live = grads.flatMap((g, i) => (g === null ? [] : [i]));
-    live.forEach((i) => this.checkGradient(i, grads[i] as tf.Tensor));
+    live.forEach((i) => this.checkGradient(i, grads[i] as tf.Tensor | Float32Array));
     const fresh = live.map((i) => {
       const p = this.params[i].variable;
       return heap.refCount(p.dataId) > 1 ? heap.makeOutput(p.shape, 'float32') : null;
@@ -182,7 +203,10 @@ export class AdamW {
     const pv = live.map((i) => heap.typedArrayFromHeap(this.params[i].variable));
     native.adamwStep(
       pv,
-      live.map((i) => heap.typedArrayFromHeap(grads[i] as tf.Tensor)),
+      live.map((i) => {
+        const g = grads[i] as tf.Tensor | Float32Array;
+        return g instanceof Float32Array ? g : heap.typedArrayFromHeap(g);
+      }),
       live.map((i) => (this.hostM as Float32Array[])[i]),
       live.map((i) => (this.hostV as Float32Array[])[i]),
       fresh.map((f, k) => (f ? heap.typedArrayFromHeap(f) : pv[k])),

@@ -14,6 +14,18 @@ import type { ParamStore } from './nn/params.js';
 /** Added to attention scores of padding keys; large enough that softmax gives them ~0 weight, finite to avoid NaN. */
 export const PAD_BIAS = -1e9;
 
+/** The attention key bias of token rows: PAD_BIAS on padding tokens, else 0; null when there is no padding. */
+export function padKeyBias(ids: Int32Array, padId: number): Float32Array | null {
+  let bias: Float32Array | null = null;
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] === padId) {
+      bias ??= new Float32Array(ids.length);
+      bias[i] = PAD_BIAS;
+    }
+  }
+  return bias;
+}
+
 export interface TextParams {
   tokens: tf.Variable; // [V, D]
   positions: tf.Variable; // [T, D]
@@ -63,15 +75,8 @@ export class TextEncoder {
       const tok = tf.gather(p.tokens, tf.tensor1d(ids, 'int32')); // [B*T, D]
       x = tf.add(tok, tf.gather(p.positions, tf.tensor1d(positions, 'int32'))) as tf.Tensor2D; // text masking: [B*T, D]
     }
-    let hasPad = false;
-    const bias = new Float32Array(ids.length);
-    for (let i = 0; i < ids.length; i++) {
-      if (ids[i] === padId) {
-        bias[i] = PAD_BIAS;
-        hasPad = true;
-      }
-    }
-    const keyBias = hasPad ? tf.tensor4d(bias, [batch, 1, 1, tokens]) : null; // [B, 1, 1, T]
+    const bias = padKeyBias(ids, padId);
+    const keyBias = bias ? tf.tensor4d(bias, [batch, 1, 1, tokens]) : null; // [B, 1, 1, T]
     return { x, tokens, keyBias };
   }
 

@@ -28,7 +28,8 @@ import { estimateTrainCost } from './flops.js';
 import { AdamW, lrAt, peakLr, tunePeakLr, tuneStepCount, warmupShare } from './optimizer.js';
 import { deriveSeed, makeRng, permutation } from './random.js';
 import { allIndices, extractPatches, keepCount, sampleKeepIndices } from './vit.js';
-import { nativeScratchBytes } from './kernels/native/register.js';
+import { nativeKernelsActive, nativeScratchBytes } from './kernels/native/register.js';
+import { NativeLossAndGrads } from './native-loss-grads.js';
 import { maeTargets } from './nn/mae-decoder.js';
 import { disposeConstants } from './nn/constants.js';
 
@@ -99,11 +100,33 @@ export function buildTrainBatch(
   return { size: b, image, mae, ids, positions };
 }
 
+const nativePaths = new WeakMap<FlipModel, NativeLossAndGrads | null>();
+
 /**
- * One optimisation step, all inside tf.tidy. Returns [3] = (loss, log logit scale, reconstruction loss or 0) still on
- * the backend, so the caller reads them with one data() call, and the tensor bytes live right after the backward pass.
+ * The engine-free loss and gradients (models/native-loss-grads.ts) where the model and backend allow them and the
+ * native kernels are on; FLIP_NATIVE_STEP=0 keeps the tfjs autodiff path (for comparisons).
+ */
+export function nativeStepPath(model: FlipModel): NativeLossAndGrads | null {
+  if (!nativeKernelsActive() || process.env.FLIP_NATIVE_STEP === '0') return null;
+  if (!nativePaths.has(model)) nativePaths.set(model, NativeLossAndGrads.for(model));
+  return nativePaths.get(model) ?? null;
+}
+
+/**
+ * One optimisation step. Returns [3] = (loss, log logit scale, reconstruction loss or 0) still on the backend, so the
+ * caller reads them with one data() call, and the bytes of the step's activations and gradients at their high point:
+ * on the tfjs path the tensor bytes live right after the backward pass (all inside tf.tidy), on the native path the
+ * tensor bytes plus that path's buffers.
  */
 export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch, lr: number): { out: tf.Tensor1D; bytes: number } {
+  const native = nativeStepPath(model);
+  if (native) {
+    const { loss, grads } = native.run(batch);
+    const bytes = tf.memory().numBytes + native.bytes();
+    optimizer.stepWithArrays(grads, lr);
+    model.clampLogitScale();
+    return { out: tf.tidy(() => tf.stack([tf.scalar(loss), model.logitScale, tf.scalar(0)]) as tf.Tensor1D), bytes };
+  }
   const vars = model.store.variables();
   let bytes = 0;
   // The gradients in a scope of their own: once it closes, the forward pass's tensors are gone, among them clones that
@@ -133,6 +156,11 @@ export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch,
  * NaN check that profiling would run on every kernel output is switched off meanwhile (time, not memory).
  */
 export async function profiledTrainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch, lr: number): Promise<{ out: tf.Tensor1D; bytes: number }> {
+  if (nativeStepPath(model)) {
+    // No kernels to profile: the step's memory is its buffers, all held at once, which trainStep counts.
+    const { out, bytes } = trainStep(model, optimizer, batch, lr);
+    return { out, bytes: bytes + nativeScratchBytes() };
+  }
   const env = tf.env();
   const check = env.getBool('CHECK_COMPUTATION_FOR_ERRORS');
   env.set('CHECK_COMPUTATION_FOR_ERRORS', false);

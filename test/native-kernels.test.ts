@@ -23,7 +23,8 @@ import { ParamStore } from '../models/nn/params.js';
 import { AdamW } from '../models/optimizer.js';
 import type { Param } from '../models/nn/params.js';
 import { makeRng } from '../models/random.js';
-import { buildTrainBatch } from '../models/train.js';
+import { buildTrainBatch, trainStep } from '../models/train.js';
+import { NativeLossAndGrads } from '../models/native-loss-grads.js';
 import { TextEncoder } from '../models/text-encoder.js';
 import { sampleKeepIndices, VisionTransformer } from '../models/vit.js';
 
@@ -155,9 +156,8 @@ test('linear, LayerNorm, MLP and attention (with padding keys): values and gradi
   store.dispose();
 });
 
-/** The loss and every parameter's gradient of a model on one fixed batch (image mask 0.5 by default, padded captions,
- * optionally text-masked). */
-function modelLossAndGrads(imageRatio = 0.5, size = 6, textRatio = 0): { loss: number; grads: Map<string, tf.Tensor> } {
+/** A model and one fixed batch (padded captions, optionally text-masked). */
+function modelAndBatch(imageRatio: number, size: number, textRatio: number) {
   const config = deepMerge(DEFAULTS, { mask: { image_ratio: imageRatio, text_ratio: textRatio }, train: { batch_size: size } });
   const model = new FlipModel(config, config.model.text.vocab_size, 7);
   const rng = makeRng(21);
@@ -171,7 +171,13 @@ function modelLossAndGrads(imageRatio = 0.5, size = 6, textRatio = 0): { loss: n
     row[4 + b] = 2;
     return row;
   });
-  const batch = buildTrainBatch(config, examples, ids, model, makeRng(5));
+  return { config, model, batch: buildTrainBatch(config, examples, ids, model, makeRng(5)) };
+}
+
+/** The loss and every parameter's gradient of a model on one fixed batch (image mask 0.5 by default, padded captions,
+ * optionally text-masked), through tfjs's autodiff. */
+function modelLossAndGrads(imageRatio = 0.5, size = 6, textRatio = 0): { loss: number; grads: Map<string, tf.Tensor> } {
+  const { model, batch } = modelAndBatch(imageRatio, size, textRatio);
   const { value, grads } = tf.variableGrads(() => model.loss(batch), model.store.variables());
   const loss = value.dataSync()[0];
   value.dispose();
@@ -237,6 +243,43 @@ test('both towers in one native call (a thread per tower at mask 0.75, halves of
   } finally {
     addon.setThreads(threads);
   }
+});
+
+test('the engine-free training step: the same loss and gradients as the tfjs path bit for bit, and the same parameters after AdamW steps', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  for (const [imageRatio, size, textRatio] of [[0.75, 6, 0], [0.5, 5, 0.5], [0, 3, 0]]) {
+    const where = `image mask ${imageRatio}, batch ${size}, text mask ${textRatio}`;
+    const { model, batch } = modelAndBatch(imageRatio, size, textRatio);
+    const native = NativeLossAndGrads.for(model);
+    assert.ok(native, `${where}: the native path applies`);
+    const { value, grads } = tf.variableGrads(() => model.loss(batch), model.store.variables());
+    const got = native.run(batch);
+    assert.equal(got.loss, value.dataSync()[0], `${where}: loss`);
+    model.store.params.forEach((p, i) => assert.deepEqual(got.grads[i], grads[p.variable.name].dataSync(), `${where}: gradient of ${p.name}`));
+    tf.dispose([value, ...Object.values(grads)]);
+
+    // Three optimiser steps each way, from the same start: the same parameters and losses.
+    const other = modelAndBatch(imageRatio, size, textRatio).model;
+    const [optA, optB] = [model, other].map((m) => new AdamW(m.store.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 }));
+    for (let step = 0; step < 3; step++) {
+      const a = trainStep(model, optA, batch, 1e-3);
+      process.env.FLIP_NATIVE_STEP = '0';
+      const b = trainStep(other, optB, batch, 1e-3);
+      delete process.env.FLIP_NATIVE_STEP;
+      assert.deepEqual(await a.out.data(), await b.out.data(), `${where}, step ${step}: loss and logit scale`);
+      tf.dispose([a.out, b.out]);
+    }
+    model.store.params.forEach((p, i) => assert.deepEqual(p.variable.dataSync(), other.store.params[i].variable.dataSync(), `${where}: ${p.name} after three steps`));
+    [optA, optB].forEach((o) => o.dispose());
+    [model, other].forEach((m) => m.dispose());
+  }
+  // Where it does not apply, the tfjs path runs: the plain kernels, or an MAE decoder.
+  const plainModel = modelAndBatch(0.5, 2, 0).model;
+  assert.equal(plain(() => NativeLossAndGrads.for(plainModel)), null);
+  plainModel.dispose();
+  const mae = new FlipModel(deepMerge(DEFAULTS, { loss: { reconstruction_weight: 1 } }), 100, 0);
+  assert.equal(NativeLossAndGrads.for(mae), null);
+  mae.dispose();
 });
 
 test('the add-on refuses views that are too short or not Float32Array, with the argument named', (t) => {

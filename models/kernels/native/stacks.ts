@@ -25,7 +25,7 @@ export interface StackInput {
   keyBias: tf.Tensor | null;
 }
 
-interface StackSpec {
+export interface StackSpec {
   batch: number;
   tokens: number;
   heads: number;
@@ -36,7 +36,7 @@ interface StackSpec {
 }
 
 /** The weights of one block, in the add-on's order: attention sublayer, then MLP sublayer. */
-function blockWeights(b: BlockParams): tf.Tensor[] {
+export function blockWeights(b: BlockParams): tf.Tensor[] {
   const a = b.attn;
   return [b.ln1.gamma, b.ln1.beta, a.wq, a.bq, a.wk, a.bk, a.wv, a.bv, a.wo, a.bo, b.ln2.gamma, b.ln2.beta, b.mlp.w1, b.mlp.b1, b.mlp.w2, b.mlp.b2];
 }
@@ -82,37 +82,92 @@ function rowOffset(specs: StackSpec[], s: number): number {
   return specs.slice(0, s).reduce((n, sp) => n + sp.batch * sp.tokens, 0);
 }
 
+/** Rows of all stacks together: the packed output's first dimension. */
+export function packedRows(specs: StackSpec[]): number {
+  return rowOffset(specs, specs.length);
+}
+
+/** Floats of the one buffer that holds every layer's saved tensors. */
+export function savedFloats(specs: StackSpec[]): number {
+  return savedLayout(specs).total;
+}
+
+/** The forward call's temporaries: the residual stream between sublayers (the last one is the packed output). */
+export function forwardTempShapes(specs: StackSpec[]): number[][] {
+  return specs.flatMap((s) => s.hidden.flatMap((_, l) => (l + 1 < s.hidden.length ? [[s.batch * s.tokens, s.width], [s.batch * s.tokens, s.width]] : [[s.batch * s.tokens, s.width]])));
+}
+
+/** The backward call's temporaries: the gradients between sublayers (the first layer's is the stack's input gradient). */
+export function backwardTempShapes(specs: StackSpec[]): number[][] {
+  return specs.flatMap((s) => s.hidden.flatMap((_, l) => (l > 0 ? [[s.batch * s.tokens, s.width], [s.batch * s.tokens, s.width]] : [[s.batch * s.tokens, s.width]])));
+}
+
+/** A layer's 16 weights (or their gradients), in the add-on's order: stack s, layer l. */
+export type LayerArrays = (stack: number, layer: number) => Float32Array[];
+
+/**
+ * The add-on's stacksForward argument: stack i reads h[i] (and keyBias[i]), writes its rows of `packed` and its
+ * layers' saved tensors into `saved` (savedFloats long); temps as forwardTempShapes.
+ */
+export function stacksForwardArg(specs: StackSpec[], weights: LayerArrays, h: Float32Array[], keyBias: (Float32Array | null)[], packed: Float32Array, saved: Float32Array, temps: Float32Array[]): object[] {
+  const layout = savedLayout(specs);
+  let ti = 0;
+  return specs.map((s, si) => {
+    const n = s.batch * s.tokens;
+    const at = rowOffset(specs, si) * s.width;
+    const layers = s.hidden.map((hidden, l) => {
+      const w = weights(si, l);
+      const sv = savedViews(saved, layout, si, l);
+      const attnOut = temps[ti++];
+      const mlpOut = l + 1 < s.hidden.length ? temps[ti++] : packed.subarray(at, at + n * s.width);
+      return { hidden, attnWeights: w.slice(0, ATTENTION_WEIGHTS.length), attnOut, attnSaved: sv.slice(0, ATTENTION_SAVED.length), mlpWeights: w.slice(ATTENTION_WEIGHTS.length), mlpOut, mlpSaved: sv.slice(ATTENTION_SAVED.length) };
+    });
+    return { ...s, h: h[si], keyBias: s.hasKeyBias ? keyBias[si] : null, layers };
+  });
+}
+
+/**
+ * The add-on's stacksBackward argument: from dy (the packed output's gradient) and the saved tensors, stack i writes its
+ * input gradient dh[i] and its layers' weight gradients `grads`; temps as backwardTempShapes.
+ */
+export function stacksBackwardArg(specs: StackSpec[], weights: LayerArrays, dy: Float32Array, saved: Float32Array, dh: Float32Array[], grads: LayerArrays, temps: Float32Array[]): object[] {
+  const layout = savedLayout(specs);
+  if (saved.length !== layout.total) throw new Error(`stacks backward: saved has ${saved.length} floats, expected ${layout.total}`);
+  let ti = 0;
+  return specs.map((s, si) => {
+    const n = s.batch * s.tokens;
+    const layers = s.hidden.map((hidden, l) => {
+      const w = weights(si, l);
+      const sv = savedViews(saved, layout, si, l);
+      const g = grads(si, l);
+      // The first layer's attention dh is the stack's input gradient (an output); the others are temporaries.
+      const attnDh = l === 0 ? dh[si] : temps[ti++];
+      const mlpDh = temps[ti++];
+      return { hidden, attnWeights: w.slice(0, ATTENTION_WEIGHTS.length), attnSaved: sv.slice(0, ATTENTION_SAVED.length), attnGrads: [attnDh, ...g.slice(0, ATTENTION_WEIGHTS.length)], mlpWeights: w.slice(ATTENTION_WEIGHTS.length), mlpSaved: sv.slice(ATTENTION_SAVED.length), mlpGrads: [mlpDh, ...g.slice(ATTENTION_WEIGHTS.length)] };
+    });
+    const off = rowOffset(specs, si) * s.width;
+    // The backward pass reads the saved probabilities, not the key bias.
+    return { ...s, dy: dy.subarray(off, off + n * s.width), keyBias: null, layers };
+  });
+}
+
 function registerStackKernels(): void {
   if (tf.getKernel(FORWARD, 'wasm')) return;
   const addon = loadNativeAddon().addon;
   if (!addon) throw new Error('native stacks: the add-on is not loaded');
+  const layerViews = (be: WasmBackendInternals, ins: Record<string, tf.TensorInfo>): LayerArrays => (si, l) => WEIGHT_NAMES.map((name) => view(be, ins[weightName(si, l, name)], name));
 
   // Inputs: s<i>.h, s<i>.keyBias, weights; outputs: the packed stack outputs, then every layer's saved tensors in one.
   const forward: tf.KernelFunc = ({ inputs, attrs, backend }) => {
     const be = backend as unknown as WasmBackendInternals;
     const ins = inputs as Record<string, tf.TensorInfo>;
     const sp = JSON.parse((attrs as { specs: string }).specs) as StackSpec[];
-    const width = sp[0].width;
-    const rows = rowOffset(sp, sp.length);
-    const layout = savedLayout(sp);
-    const outs = allocate(be, [[rows, width], [layout.total]]);
-    // The residual stream between sublayers never leaves the call (the last one is written into the packed output).
-    const temps = allocate(be, sp.flatMap((s) => s.hidden.flatMap((_, l) => (l + 1 < s.hidden.length ? [[s.batch * s.tokens, width], [s.batch * s.tokens, width]] : [[s.batch * s.tokens, width]]))));
-    const v = outs.map((o) => view(be, o, 'output'));
-    const t = temps.map((o) => view(be, o, 'buffer'));
-    let ti = 0;
-    const arg = sp.map((s, si) => {
-      const n = s.batch * s.tokens;
-      const packed = v[0].subarray(rowOffset(sp, si) * width, (rowOffset(sp, si) + n) * width);
-      const layers = s.hidden.map((hidden, l) => {
-        const w = WEIGHT_NAMES.map((name) => view(be, ins[weightName(si, l, name)], name));
-        const saved = savedViews(v[1], layout, si, l);
-        const attnOut = t[ti++];
-        const mlpOut = l + 1 < s.hidden.length ? t[ti++] : packed;
-        return { hidden, attnWeights: w.slice(0, ATTENTION_WEIGHTS.length), attnOut, attnSaved: saved.slice(0, ATTENTION_SAVED.length), mlpWeights: w.slice(ATTENTION_WEIGHTS.length), mlpOut, mlpSaved: saved.slice(ATTENTION_SAVED.length) };
-      });
-      return { ...s, h: view(be, ins[`s${si}.h`], 'h'), keyBias: s.hasKeyBias ? view(be, ins[`s${si}.keyBias`], 'keyBias') : null, layers };
-    });
+    const outs = allocate(be, [[packedRows(sp), sp[0].width], [savedFloats(sp)]]);
+    const temps = allocate(be, forwardTempShapes(sp));
+    const [packed, saved] = outs.map((o) => view(be, o, 'output'));
+    const h = sp.map((_, si) => view(be, ins[`s${si}.h`], 'h'));
+    const keyBias = sp.map((s, si) => (s.hasKeyBias ? view(be, ins[`s${si}.keyBias`], 'keyBias') : null));
+    const arg = stacksForwardArg(sp, layerViews(be, ins), h, keyBias, packed, saved, temps.map((o) => view(be, o, 'buffer')));
     addon.stacksForward(arg, (attrs as { halves: boolean }).halves);
     release(be, temps);
     return outs;
@@ -123,35 +178,14 @@ function registerStackKernels(): void {
     const be = backend as unknown as WasmBackendInternals;
     const ins = inputs as Record<string, tf.TensorInfo>;
     const sp = JSON.parse((attrs as { specs: string }).specs) as StackSpec[];
-    const width = sp[0].width;
     const weightShapes = sp.flatMap((s, si) => s.hidden.flatMap((_, l) => WEIGHT_NAMES.map((name) => ins[weightName(si, l, name)].shape)));
-    const outs = allocate(be, [...sp.map((s) => [s.batch * s.tokens, width]), ...weightShapes]);
-    // Gradients between sublayers never leave the call.
-    const temps = allocate(be, sp.flatMap((s) => s.hidden.flatMap((_, l) => (l > 0 ? [[s.batch * s.tokens, width], [s.batch * s.tokens, width]] : [[s.batch * s.tokens, width]]))));
+    const outs = allocate(be, [...sp.map((s) => [s.batch * s.tokens, s.width]), ...weightShapes]);
+    const temps = allocate(be, backwardTempShapes(sp));
     const v = outs.map((o) => view(be, o, 'gradient'));
-    const t = temps.map((o) => view(be, o, 'buffer'));
-    const dy = view(be, ins.dy, 'dy');
-    const layout = savedLayout(sp);
-    const savedAll = view(be, ins.saved, 'saved');
-    if (savedAll.length !== layout.total) throw new Error(`stacks backward: saved has ${savedAll.length} floats, expected ${layout.total}`);
-    let wi = sp.length;
-    let ti = 0;
-    const arg = sp.map((s, si) => {
-      const n = s.batch * s.tokens;
-      const layers = s.hidden.map((hidden, l) => {
-        const w = WEIGHT_NAMES.map((name) => view(be, ins[weightName(si, l, name)], name));
-        const saved = savedViews(savedAll, layout, si, l);
-        const grads = v.slice(wi, wi + WEIGHT_NAMES.length);
-        wi += WEIGHT_NAMES.length;
-        // The first layer's attention dh is the stack's input gradient (an output); the others are temporaries.
-        const attnDh = l === 0 ? v[si] : t[ti++];
-        const mlpDh = t[ti++];
-        return { hidden, attnWeights: w.slice(0, ATTENTION_WEIGHTS.length), attnSaved: saved.slice(0, ATTENTION_SAVED.length), attnGrads: [attnDh, ...grads.slice(0, ATTENTION_WEIGHTS.length)], mlpWeights: w.slice(ATTENTION_WEIGHTS.length), mlpSaved: saved.slice(ATTENTION_SAVED.length), mlpGrads: [mlpDh, ...grads.slice(ATTENTION_WEIGHTS.length)] };
-      });
-      const off = rowOffset(sp, si) * width;
-      // The backward pass reads the saved probabilities, not the key bias.
-      return { ...s, dy: dy.subarray(off, off + n * width), keyBias: null, layers };
-    });
+    // Weight gradients follow the stacks' dh outputs, 16 per layer, stack by stack.
+    const firstLayer = sp.map((_, si) => sp.slice(0, si).reduce((n, s) => n + s.hidden.length, 0));
+    const grads: LayerArrays = (si, l) => v.slice(sp.length + (firstLayer[si] + l) * WEIGHT_NAMES.length, sp.length + (firstLayer[si] + l + 1) * WEIGHT_NAMES.length);
+    const arg = stacksBackwardArg(sp, layerViews(be, ins), view(be, ins.dy, 'dy'), view(be, ins.saved, 'saved'), v.slice(0, sp.length), grads, temps.map((o) => view(be, o, 'buffer')));
     addon.stacksBackward(arg, (attrs as { halves: boolean }).halves);
     release(be, temps);
     return outs;
@@ -172,6 +206,16 @@ function closeInSize(specs: StackSpec[]): boolean {
   return Math.max(...work) <= 1.5 * Math.min(...work);
 }
 
+/** Whether the add-on splits every stack into halves (else a stack per thread): by shapes only. */
+export function runsInHalves(specs: StackSpec[]): boolean {
+  return !closeInSize(specs);
+}
+
+/** The shape of a stack of these blocks over batch samples of `tokens` rows of `width`. */
+export function stackSpec(blocks: BlockParams[], batch: number, tokens: number, width: number, eps: number, hasKeyBias: boolean): StackSpec {
+  return { batch, tokens, heads: blocks[0]?.attn.heads ?? 1, width, eps, hidden: blocks.map((b) => b.mlp.w1.shape[1] as number), hasKeyBias };
+}
+
 /**
  * Both stacks' outputs, computed side by side and packed in one tensor [batchA * tokensA + batchB * tokensB, width]
  * (stack A's rows first), as the CLIP head kernel takes them. Both stacks must have the same width.
@@ -180,11 +224,11 @@ export function nativeTwoStacks(stacks: [StackInput, StackInput], eps: number): 
   const specs: StackSpec[] = stacks.map((s) => {
     if (s.h.shape[0] !== s.batch * s.tokens) throw new Error(`stacks: h has ${s.h.shape[0]} rows, expected batch ${s.batch} x tokens ${s.tokens}`);
     checkKeyBias(s.keyBias, s.batch, s.tokens);
-    return { batch: s.batch, tokens: s.tokens, heads: s.blocks[0]?.attn.heads ?? 1, width: s.h.shape[1], eps, hidden: s.blocks.map((b) => b.mlp.w1.shape[1] as number), hasKeyBias: s.keyBias !== null };
+    return stackSpec(s.blocks, s.batch, s.tokens, s.h.shape[1], eps, s.keyBias !== null);
   });
   if (specs[0].width !== specs[1].width) throw new Error(`stacks: widths ${specs[0].width} and ${specs[1].width} differ`);
   registerStackKernels();
-  const attrs = { specs: JSON.stringify(specs), halves: !closeInSize(specs) } as unknown as tf.NamedAttrMap;
+  const attrs = { specs: JSON.stringify(specs), halves: runsInHalves(specs) } as unknown as tf.NamedAttrMap;
   const keyBiases: Record<string, tf.Tensor> = {};
   stacks.forEach((s, si) => s.keyBias && (keyBiases[`s${si}.keyBias`] = s.keyBias));
   const weights = stacks.flatMap((s) => s.blocks.flatMap(blockWeights));
