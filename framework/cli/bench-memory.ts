@@ -5,11 +5,12 @@
  * by doubling then bisection the largest batch whose training step fits, at image mask 0, 0.5 and 0.75, for the
  * DEFAULTS config ('small' preset, 32x32 images, 64 patches, text length 16, no text masking), on synthetic data.
  *
- * Memory of a step = the peak of tf.memory().numBytes over the step's kernels (forward, backward, AdamW update; from
- * tf.profile, so the activations kept for the backward pass are counted at their high point) plus the AdamW moments
- * when they live outside tfjs (the wasm backend keeps them in JS arrays: 2 x 4 bytes per parameter). Peak memory
- * grows monotonically with the batch, so bisection is sound. tfjs keeps a step's activations and gradients alive until
- * the step's tidy scope ends, so the peak is near the end of the backward pass and grows linearly with the batch.
+ * Memory of a step = what train() reports as peak_memory_bytes (profiledTrainStep): on the tfjs path the peak of
+ * tf.memory().numBytes over the step's kernels (forward, backward, AdamW update; from tf.profile, so the activations
+ * kept for the backward pass are counted at their high point), on the engine-free native path the tensors plus that
+ * path's activation and gradient buffers (all held at once); either way plus the native kernels' scratch buffers and
+ * the AdamW moments when they live outside tfjs (the wasm backend keeps them in JS arrays: 2 x 4 bytes per
+ * parameter). Peak memory grows monotonically with the batch, so bisection is sound.
  * Each probe runs one step of a fresh model (the peak does not depend on the values, only on the shapes).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -19,9 +20,8 @@ import type { Example } from '../../models/data/dataset.js';
 import { FlipModel } from '../../models/flip-model.js';
 import { AdamW } from '../../models/optimizer.js';
 import { makeRng } from '../../models/random.js';
-import { buildTrainBatch, trainStep } from '../../models/train.js';
+import { buildTrainBatch, profiledTrainStep } from '../../models/train.js';
 import { loadNativeAddon } from '../../models/kernels/native/addon.js';
-import { nativeScratchBytes } from '../../models/kernels/native/register.js';
 import { keepCount } from '../../models/vit.js';
 
 const RATIOS = [0, 0.5, 0.75];
@@ -85,10 +85,11 @@ async function probe(base: TrainConfig, ratio: number, batch: number): Promise<P
     // The native kernels' scratch buffers only grow: start each probe from none, so a larger batch tried earlier does
     // not count against this one.
     loadNativeAddon().addon?.releaseScratch();
-    const profile = await tf.profile(() => trainStep(model, optimizer, data, 1e-4).out);
-    (profile.result as tf.Tensor).dispose();
+    // The step's peak as train() reports it (tensor peak or the native path's buffers, plus the kernels' scratch).
+    const { out, bytes } = await profiledTrainStep(model, optimizer, data, 1e-4);
+    out.dispose();
     const hostMoments = tf.getBackend() === 'wasm' ? 2 * 4 * model.store.count() : 0;
-    return { batch, bytes: profile.peakBytes + nativeScratchBytes() + hostMoments, seconds: (performance.now() - t0) / 1000 };
+    return { batch, bytes: bytes + hostMoments, seconds: (performance.now() - t0) / 1000 };
   } finally {
     optimizer.dispose();
     model.dispose();
