@@ -29,15 +29,14 @@ export function keepCount(numPatches: number, ratio: number): number {
 export function sampleKeepIndices(batch: number, numPatches: number, keep: number, rng: () => number): Int32Array {
   if (keep < 1 || keep > numPatches) throw new Error(`sampleKeepIndices: keep ${keep} not in [1, ${numPatches}]`);
   const out = new Int32Array(batch * keep);
-  const noise = new Float64Array(numPatches);
-  const order = new Array<number>(numPatches);
+  // The argsort as one numeric sort of exact integer keys, noise x 2^32 x L + index (the noise is a 32-bit integer
+  // over 2^32, so the keys are exact and distinct): the order of a stable sort by noise, ties by index, without the
+  // ~25,000 comparator calls per batch that sorting indices by a JS comparator made.
+  const keys = new Float64Array(numPatches);
   for (let b = 0; b < batch; b++) {
-    for (let i = 0; i < numPatches; i++) {
-      noise[i] = rng();
-      order[i] = i;
-    }
-    order.sort((x, y) => noise[x] - noise[y]);
-    for (let i = 0; i < keep; i++) out[b * keep + i] = order[i];
+    for (let i = 0; i < numPatches; i++) keys[i] = rng() * 4294967296 * numPatches + i;
+    keys.sort();
+    for (let i = 0; i < keep; i++) out[b * keep + i] = keys[i] % numPatches;
   }
   return out;
 }

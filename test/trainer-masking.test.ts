@@ -89,3 +89,17 @@ test('ensemble inference views are disjoint and cover every patch of every sampl
   assert.equal(inferenceViews('masked', 3, 64, 0.5, makeRng(1))[0].length, 3 * 32);
   assert.equal(inferenceViews('unmasked', 3, 64, 0.5, makeRng(1))[0].length, 3 * 64);
 });
+
+test('sampleKeepIndices is the argsort of uniform noise per sample (stable, ties by index), first K kept', () => {
+  for (const [batch, l, k, seed] of [[5, 64, 16, 1], [3, 196, 49, 2], [4, 16, 16, 3], [2, 9, 1, 4]]) {
+    const got = sampleKeepIndices(batch, l, k, makeRng(seed));
+    const rng = makeRng(seed);
+    const want: number[] = [];
+    for (let b = 0; b < batch; b++) {
+      const noise = Array.from({ length: l }, () => rng());
+      const order = Array.from({ length: l }, (_, i) => i).sort((x, y) => noise[x] - noise[y]);
+      want.push(...order.slice(0, k));
+    }
+    assert.deepEqual(Array.from(got), want, `batch ${batch}, ${l} patches, keep ${k}`);
+  }
+});
