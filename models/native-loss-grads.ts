@@ -90,6 +90,11 @@ export class NativeLossAndGrads {
     return new NativeLossAndGrads(model, addon);
   }
 
+  /** The log logit scale's current value, read in place on the wasm heap. */
+  logScale(): number {
+    return (tf.backend() as unknown as WasmBackendInternals).typedArrayFromHeap(this.model.logitScale)[0];
+  }
+
   /** Bytes of activations and gradients this path holds (not tensors: tf.memory() does not count them). */
   bytes(): number {
     return (this.buffers?.bytes() ?? 0) + this.grads.reduce((n, g) => n + g.byteLength, 0);

@@ -23,7 +23,7 @@ import { loadDataset } from './data/load.js';
 import { makeTokenizer } from './data/make-tokenizer.js';
 import { evaluate } from './evaluate.js';
 import { ConfigError, type TrainEvents, type TrainResult } from './events.js';
-import { concatIds, FlipModel, fullPositions, maskText, type ModelBatch } from './flip-model.js';
+import { concatIds, FlipModel, fullPositions, LOGIT_SCALE_MAX, maskText, type ModelBatch } from './flip-model.js';
 import { estimateTrainCost } from './flops.js';
 import { AdamW, lrAt, peakLr, tunePeakLr, tuneStepCount, warmupShare } from './optimizer.js';
 import { deriveSeed, makeRng, permutation } from './random.js';
@@ -124,8 +124,10 @@ export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch,
     const { loss, grads } = native.run(batch);
     const bytes = tf.memory().numBytes + native.bytes();
     optimizer.stepWithArrays(grads, lr);
-    model.clampLogitScale();
-    return { out: tf.tidy(() => tf.stack([tf.scalar(loss), model.logitScale, tf.scalar(0)]) as tf.Tensor1D), bytes };
+    // The clamp only when the scale left [0, log 100] (two tfjs kernels saved on every other step).
+    const logScale = native.logScale();
+    if (!(logScale >= 0 && logScale <= LOGIT_SCALE_MAX)) model.clampLogitScale();
+    return { out: tf.tensor1d([loss, native.logScale(), 0]), bytes };
   }
   const vars = model.store.variables();
   let bytes = 0;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../models/backend.js';
 import { DEFAULTS, deepMerge } from '../models/config.js';
-import { contrastiveLoss, FlipModel, fullPositions, l2Normalize, maskText } from '../models/flip-model.js';
+import { contrastiveLoss, FlipModel, fullPositions, l2Normalize, LOGIT_SCALE_MAX, maskText } from '../models/flip-model.js';
 import { nativeClipHead } from '../models/kernels/native/clip-head.js';
 import { loadNativeAddon } from '../models/kernels/native/addon.js';
 import { nativeKernelsActive, registerNativeKernels, unregisterNativeKernels } from '../models/kernels/native/register.js';
@@ -272,6 +272,22 @@ test('the engine-free training step: the same loss and gradients as the tfjs pat
     model.store.params.forEach((p, i) => assert.deepEqual(p.variable.dataSync(), other.store.params[i].variable.dataSync(), `${where}: ${p.name} after three steps`));
     [optA, optB].forEach((o) => o.dispose());
     [model, other].forEach((m) => m.dispose());
+  }
+  // The logit scale is clamped to [0, log 100] after the update on either path (lr 0: only the clamp moves it).
+  for (const nativeStep of ['1', '0']) {
+    const { model, batch } = modelAndBatch(0.5, 2, 0);
+    const opt = new AdamW(model.store.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 });
+    for (const [start, want] of [[5, Math.fround(LOGIT_SCALE_MAX)], [-1, 0], [2, 2]]) {
+      model.logitScale.assign(tf.scalar(start));
+      process.env.FLIP_NATIVE_STEP = nativeStep;
+      const { out } = trainStep(model, opt, batch, 0);
+      delete process.env.FLIP_NATIVE_STEP;
+      assert.equal((await out.data())[1], want, `FLIP_NATIVE_STEP=${nativeStep}: logit scale from ${start}, reported`);
+      assert.equal(model.logitScale.dataSync()[0], want, `FLIP_NATIVE_STEP=${nativeStep}: logit scale from ${start}`);
+      out.dispose();
+    }
+    opt.dispose();
+    model.dispose();
   }
   // Where it does not apply, the tfjs path runs: the plain kernels, or an MAE decoder.
   const plainModel = modelAndBatch(0.5, 2, 0).model;
