@@ -63,18 +63,24 @@ function assertAllDoneOnce(db: string, expectedJobs: number) {
 }
 
 test('coordinator killed with SIGKILL during a job: the job is detected and rerun, nothing else is retrained', async () => {
-  const dir = writeFiles({ 's.yaml': tiny('kill-during', 60) });
+  const dir = writeFiles({ 's.yaml': tiny('kill-during', 200) });
   const db = join(dir, 'r.db');
-  let killed = false;
+  let watching = false;
+  // Killed once job 2 has recorded training steps (not after a fixed delay: how far a job gets in a given time
+  // depends on the machine and the trainer's speed).
   const first = await sweep([join(dir, 's.yaml'), '--db', db, '--concurrency', '1'], {}, (out, kill) => {
-    if (!killed && /\[job 2\] start/.test(out)) {
-      killed = true;
-      setTimeout(() => kill('SIGKILL'), 1500);
-    }
+    if (watching || !/\[job 2\] start/.test(out)) return;
+    watching = true;
+    const poll = setInterval(() => {
+      if ((inspect(db).jobs[1]?.last_step ?? 0) < 1) return;
+      clearInterval(poll);
+      kill('SIGKILL');
+    }, 20);
   });
   assert.equal(first.signal, 'SIGKILL', first.out);
   const before = inspect(db).jobs;
   assert.deepEqual(before.map((j) => j.status), ['done', 'running', 'pending']);
+  assert.ok((before[1].last_step ?? 0) >= 1 && (before[1].last_step ?? 0) < 200, `killed during training: last step ${before[1].last_step}`);
   const second = await sweep([join(dir, 's.yaml'), '--db', db, '--concurrency', '1']);
   assert.equal(second.code, 0, second.out);
   const after = assertAllDoneOnce(db, 3);

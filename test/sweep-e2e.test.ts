@@ -113,16 +113,26 @@ test('Ctrl-C stops cleanly: running jobs become interrupted, finished ones stay,
   const db = join(dir, 'r.db');
   const child = spawn(process.execPath, ['--import', 'tsx', 'framework/cli/sweep.ts', join(dir, 's.yaml'), '--db', db, '--concurrency', '1'], { cwd: ROOT });
   let out = '';
+  let watching = false;
   const code = await new Promise<number | null>((resolve) => {
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
-      if (/start mask\.image_ratio=0$/m.test(out) && !child.killed) setTimeout(() => child.kill('SIGINT'), 3000);
+      if (watching || !/start mask\.image_ratio=0$/m.test(out)) return;
+      watching = true;
+      // Ctrl-C once the first job has recorded training steps (not after a fixed delay: how far a job gets in a given
+      // time depends on the machine and the trainer's speed).
+      const poll = setInterval(() => {
+        if (Number(jobs(db)[0]?.last_step ?? 0) < 1) return;
+        clearInterval(poll);
+        child.kill('SIGINT');
+      }, 20);
     });
     child.on('exit', (c) => resolve(c));
   });
   assert.equal(code, 130, out);
   const rows = jobs(db);
   assert.deepEqual(rows.map((r) => r.status), ['interrupted', 'pending', 'pending']);
+  assert.ok(Number(rows[0].last_step) >= 1 && Number(rows[0].last_step) < 400, `interrupted during training: last step ${rows[0].last_step}`);
   assert.match(String(rows[0].error), /interrupted by the user \(Ctrl-C\)/);
   const resumed = runCli('sweep', [join(dir, 's.yaml'), '--db', db, '--set', 'train.steps=5']);
   // --set changes the config, so these are new cells; the interrupted one stays as it was.

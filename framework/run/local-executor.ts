@@ -2,7 +2,9 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TrainConfig } from '../../models/config.js';
+import { ADDON_PATH } from '../../models/kernels/native/addon.js';
 import type { Executor, JobExtras, JobOutcome } from './executor.js';
+import { jobBundle } from './job-bundle.js';
 import type { JobMessage, JobRequest } from './messages.js';
 
 const JOB_PROCESS = fileURLToPath(new URL('./job-process.ts', import.meta.url));
@@ -37,10 +39,11 @@ export class LocalExecutor implements Executor {
 
   async run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal, extras: JobExtras = {}): Promise<JobOutcome> {
     const request: JobRequest = { type: 'run', config, checkpoint_dir: extras.checkpointDir, evaluate_checkpoint: extras.evaluateCheckpoint };
-    if (!this.options.gpus?.length) return this.runOn(null, request, onMessage, signal);
+    const bundle = await jobBundle();
+    if (!this.options.gpus?.length) return this.runOn(null, bundle, request, onMessage, signal);
     const gpu = this.freeGpus.shift() ?? (await new Promise<string>((resolve) => this.waiting.push(resolve)));
     try {
-      return await this.runOn(gpu, request, onMessage, signal);
+      return await this.runOn(gpu, bundle, request, onMessage, signal);
     } finally {
       const next = this.waiting.shift();
       if (next) next(gpu);
@@ -48,13 +51,16 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  private runOn(gpu: string | null, request: JobRequest, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
+  /** bundle: the job process bundled (framework/run/job-bundle.ts), or null to run its TypeScript source with tsx. */
+  private runOn(gpu: string | null, bundle: string | null, request: JobRequest, onMessage: (message: JobMessage) => void, signal: AbortSignal): Promise<JobOutcome> {
     return new Promise((resolve) => {
       const env = { ...(this.options.env ?? process.env) };
       if (gpu !== null) Object.assign(env, { CUDA_VISIBLE_DEVICES: gpu, FLIP_DEVICE: gpu });
       if (this.options.threadsPerJob !== undefined && env.FLIP_NATIVE_THREADS === undefined) env.FLIP_NATIVE_THREADS = String(this.options.threadsPerJob);
-      const child = fork(JOB_PROCESS, [], {
-        execArgv: [...JOB_NODE_FLAGS, '--import', 'tsx'],
+      // The bundle cannot find the native add-on relative to its own file, as the sources do: it is told where.
+      if (bundle) env.FLIP_NATIVE_ADDON ||= ADDON_PATH;
+      const child = fork(bundle ?? JOB_PROCESS, [], {
+        execArgv: bundle ? JOB_NODE_FLAGS : [...JOB_NODE_FLAGS, '--import', 'tsx'],
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
         env,
       });
