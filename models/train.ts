@@ -124,7 +124,7 @@ export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch,
     const { loss, grads } = native.run(batch);
     const bytes = tf.memory().numBytes + native.bytes();
     optimizer.stepWithArrays(grads, lr);
-    // The clamp only when the scale left [0, log 100] (two tfjs kernels saved on every other step).
+    // The clamp (two tfjs kernels) only on the steps where the scale left [0, log 100].
     const logScale = native.logScale();
     if (!(logScale >= 0 && logScale <= LOGIT_SCALE_MAX)) model.clampLogitScale();
     return { out: tf.tensor1d([loss, native.logScale(), 0]), bytes };
