@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <cmath>
 
 #include "kernels.h"
@@ -37,18 +36,13 @@ void update_range_in_place(const AdamWStep& s, float* p, const float* g, float* 
 void adamw_step(const AdamWStep& step, const std::vector<AdamWTensor>& tensors) {
   // The tensors as one run of elements, cut into the pool's parts by element count: the update is element-wise, so
   // any split gives the same result.
-  std::vector<int64_t> starts(tensors.size() + 1, 0);
-  for (size_t t = 0; t < tensors.size(); t++) starts[t + 1] = starts[t] + tensors[t].count;
-  parallel_for(starts.back(), 1 << 15, [&](int64_t i0, int64_t i1) {
-    size_t t = std::upper_bound(starts.begin(), starts.end(), i0) - starts.begin() - 1;
-    for (; t < tensors.size() && starts[t] < i1; t++) {
-      const AdamWTensor& x = tensors[t];
-      const int64_t a = std::max(i0, starts[t]) - starts[t];
-      const int64_t b = std::min(i1, starts[t + 1]) - starts[t];
-      AdamWStep s = step;
-      s.weight_decay = x.weight_decay;
-      if (x.out == x.p) update_range_in_place(s, x.out + a, x.g + a, x.m + a, x.v + a, b - a);
-      else update_range(s, x.p + a, x.g + a, x.m + a, x.v + a, x.out + a, b - a);
-    }
+  std::vector<int64_t> sizes;
+  for (const AdamWTensor& x : tensors) sizes.push_back(x.count);
+  parallel_for_elements(sizes, 1 << 15, [&](size_t t, int64_t a, int64_t b) {
+    const AdamWTensor& x = tensors[t];
+    AdamWStep s = step;
+    s.weight_decay = x.weight_decay;
+    if (x.out == x.p) update_range_in_place(s, x.out + a, x.g + a, x.m + a, x.v + a, b - a);
+    else update_range(s, x.p + a, x.g + a, x.m + a, x.v + a, x.out + a, b - a);
   });
 }

@@ -1,5 +1,6 @@
 #include "parallel.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <chrono>
@@ -144,4 +145,13 @@ void parallel_for(int64_t count, int64_t grain, const std::function<void(int64_t
     return;
   }
   p.run(count, parts, body);
+}
+
+void parallel_for_elements(const std::vector<int64_t>& sizes, int64_t grain, const std::function<void(size_t, int64_t, int64_t)>& body) {
+  std::vector<int64_t> starts(sizes.size() + 1, 0);
+  for (size_t k = 0; k < sizes.size(); k++) starts[k + 1] = starts[k] + sizes[k];
+  parallel_for(starts.back(), grain, [&](int64_t i0, int64_t i1) {
+    size_t k = std::upper_bound(starts.begin(), starts.end(), i0) - starts.begin() - 1;
+    for (; k < sizes.size() && starts[k] < i1; k++) body(k, std::max(i0, starts[k]) - starts[k], std::min(i1, starts[k + 1]) - starts[k]);
+  });
 }

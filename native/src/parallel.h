@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 // Threads the kernels may use, the calling thread included (>= 1). Starts or stops workers as needed.
 void pool_set_threads(int threads);
@@ -14,6 +15,10 @@ int pool_threads();
 // from inside a part of another parallel_for, it just calls body(0, count): every body here must compute the same
 // result whatever the split (they do: splits only decide which thread computes which independent items).
 void parallel_for(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
+
+// Element-wise work over several arrays of the given sizes as one run of elements, split like parallel_for: calls
+// body(item, begin, end) for each array's part [begin, end) of a split. Any split gives the same result.
+void parallel_for_elements(const std::vector<int64_t>& sizes, int64_t grain, const std::function<void(size_t, int64_t, int64_t)>& body);
 
 // Runs first() and second() at once when there are two threads, one after the other when there is one (or when
 // nested in another job); a parallel_for inside either runs inline.

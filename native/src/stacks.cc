@@ -1,7 +1,17 @@
 #include "kernels.h"
 #include "parallel.h"
+#include "vectorize.h"
 
 namespace {
+
+FLIP_VECTORIZE
+void add_or_copy(float* dst, const float* src, int64_t n, bool copy) {
+  if (copy) {
+    for (int64_t j = 0; j < n; j++) dst[j] = src[j];
+  } else {
+    for (int64_t j = 0; j < n; j++) dst[j] += src[j];
+  }
+}
 
 void forward(const Stack& st) {
   const int64_t n = st.shape.batch * st.shape.tokens, d = st.shape.heads * st.shape.head_dim;
@@ -122,6 +132,15 @@ void run_halves(const std::vector<Stack>& stacks, Run run) {
         use_scratch_arena(0);
       });
   if (!backward) return;
+  // The second halves' weight gradients added to the first halves' (or copied, where a first half had no samples), as
+  // one run of elements split over the pool: element-wise, so any split gives the same result.
+  struct Sum {
+    float* dst;
+    const float* src;
+    int64_t count;
+    bool copy;
+  };
+  std::vector<Sum> sums;
   for (size_t s = 0; s < stacks.size(); s++) {
     size_t g = 0;
     for (size_t l = 0; l < stacks[s].layers.size(); l++) {
@@ -131,17 +150,12 @@ void run_halves(const std::vector<Stack>& stacks, Run run) {
                         layer.mlp_grads.w1,        layer.mlp_grads.b1,       layer.mlp_grads.w2,  layer.mlp_grads.b2};
       int64_t sizes[16];
       weight_sizes(stacks[s], layer, sizes);
-      for (int i = 0; i < 16; i++) {
-        const float* src = grads[s][g++];
-        // A first half with no samples (batch 1) wrote nothing: the second half's gradient is the whole.
-        if (stacks[s].shape.batch / 2 == 0) {
-          for (int64_t j = 0; j < sizes[i]; j++) dst[i][j] = src[j];
-        } else {
-          for (int64_t j = 0; j < sizes[i]; j++) dst[i][j] += src[j];
-        }
-      }
+      for (int i = 0; i < 16; i++) sums.push_back({dst[i], grads[s][g++], sizes[i], stacks[s].shape.batch / 2 == 0});
     }
   }
+  std::vector<int64_t> sizes;
+  for (const Sum& sum : sums) sizes.push_back(sum.count);
+  parallel_for_elements(sizes, 1 << 15, [&](size_t k, int64_t a, int64_t b) { add_or_copy(sums[k].dst + a, sums[k].src + a, b - a, sums[k].copy); });
 }
 
 }  // namespace
