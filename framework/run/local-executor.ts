@@ -39,7 +39,7 @@ export class LocalExecutor implements Executor {
 
   async run(config: TrainConfig, onMessage: (message: JobMessage) => void, signal: AbortSignal, extras: JobExtras = {}): Promise<JobOutcome> {
     const request: JobRequest = { type: 'run', config, checkpoint_dir: extras.checkpointDir, evaluate_checkpoint: extras.evaluateCheckpoint };
-    const bundle = await jobBundle();
+    const bundle = await jobBundle((message) => console.error(`flip-sweep: ${message}`));
     if (!this.options.gpus?.length) return this.runOn(null, bundle, request, onMessage, signal);
     const gpu = this.freeGpus.shift() ?? (await new Promise<string>((resolve) => this.waiting.push(resolve)));
     try {
