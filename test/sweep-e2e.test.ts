@@ -4,11 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { resolveConfig } from '../models/config.js';
+import { jobBundle } from '../framework/run/job-bundle.js';
 import { LocalExecutor } from '../framework/run/local-executor.js';
 import { ROOT, runCli, writeFiles } from './helpers.js';
 
@@ -184,6 +185,17 @@ test('the local executor gives each job its share of the native kernels\' thread
   assert.match(await deviceOf(new LocalExecutor({ threadsPerJob: 2 })), /native kernels: .*, 2 threads\)/);
   // A value the user set wins over the executor's share.
   assert.match(await deviceOf(new LocalExecutor({ threadsPerJob: 2, env: { ...process.env, FLIP_NATIVE_THREADS: '1' } })), /, 1 thread\)/);
+});
+
+test('jobs start from the job process bundled once per coordinator: a content-named file that loads on its own', async () => {
+  const bundle = await jobBundle();
+  assert.ok(bundle && existsSync(bundle), `bundle: ${bundle}`);
+  assert.match(bundle, /node_modules\/\.cache\/flip-sweep\/job-process-[0-9a-f]{16}\.mjs$/);
+  assert.equal(await jobBundle(), bundle, 'made once per process');
+  // Started by hand (no coordinator, no IPC channel) it loads every module it imports and exits: the bundle's package
+  // imports resolve from where it lies.
+  const run = spawnSync(process.execPath, [bundle], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.status, 0, run.stderr);
 });
 
 test('--gpus on the command line runs a sweep and records each job\'s GPU slot', () => {
