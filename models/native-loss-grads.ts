@@ -131,7 +131,8 @@ export class NativeLossAndGrads {
     addon.patchEmbeddingForward(pixels, keep, v(ip.patchW), v(ip.patchB), v(ip.cls), img.positionTable, buf.hImage, size, imageTokens, img.patchValues, width, img.numPatches);
     addon.tokenEmbeddingForward(batch.ids, batch.positions, v(tp.tokens), v(tp.positions), buf.hText, size * textTokens, vocab, context, width);
     const blocks = [ip.blocks, tp.blocks];
-    const weights: LayerArrays = (s, l) => blockWeights(blocks[s][l]).map(v);
+    const views = blocks.map((stack) => stack.map((block) => blockWeights(block).map(v)));
+    const weights: LayerArrays = (s, l) => views[s][l];
     addon.stacksForward(stacksForwardArg(specs, weights, [buf.hImage, buf.hText], [null, keyBias], buf.packed, buf.saved, buf.forwardTemps), halves);
     const head = [ip.lnFinal.gamma, ip.lnFinal.beta, model.imageProj, tp.lnFinal.gamma, tp.lnFinal.beta, model.textProj];
     const headWeights = head.map(v);

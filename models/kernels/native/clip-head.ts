@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
+import { runSavedBufferOp } from './saved-buffer-op.js';
 import { allocate, view, type WasmBackendInternals } from './wasm-heap.js';
 
 const FORWARD = 'FlipNativeClipHead';
@@ -93,26 +94,15 @@ export function nativeClipHead(h: tf.Tensor2D, batch: number, towers: [HeadTower
   registerClipHeadKernels(addon);
   const attrs: HeadAttrs = { batch, tokensA: A.tokens, tokensB: B.tokens, meanA: A.pool === 'mean', meanB: B.pool === 'mean', width, embed, eps };
   const weights = towers.flatMap((t) => [t.lnFinal.gamma, t.lnFinal.beta, t.proj]);
-  // Weights that are variables outlive the gradient computation and are used directly; others are saved.
-  const weightsAreVariables = weights.every((w) => w instanceof tf.Variable);
-  const op = tf.customGrad((...args) => {
-    const save = args.pop() as tf.GradSaveFunc;
-    const [hs, ls, ...ws] = args as tf.Tensor[];
-    const inputs: Record<string, tf.Tensor> = { h: hs, logScale: ls };
-    WEIGHTS.forEach((w, i) => (inputs[w] = ws[i]));
-    const [loss, saved] = tf.engine().runKernel(FORWARD, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-    save(weightsAreVariables ? [saved] : [saved, ...ws]);
-    return {
-      value: loss,
-      gradFunc: (dy: tf.Tensor, kept: tf.Tensor[]) => {
-        const w = weightsAreVariables ? ws : kept.slice(1);
-        const gradInputs: Record<string, tf.Tensor> = { dy, saved: kept[0] };
-        WEIGHTS.forEach((name, i) => (gradInputs[name] = w[i]));
-        const [dh, ...rest] = tf.engine().runKernel(BACKWARD, gradInputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-        const dLogScale = rest.pop()!;
-        return [dh, dLogScale, ...rest];
-      },
-    };
-  });
-  return op(h, logScale, ...weights) as tf.Scalar;
+  const op = {
+    forward: FORWARD,
+    backward: BACKWARD,
+    attrs: attrs as unknown as tf.NamedAttrMap,
+    leading: ['h', 'logScale'],
+    weightNames: WEIGHTS,
+    weights,
+    // The backward kernel returns dh, the weights' gradients, then dLogScale: reordered to the op's arguments.
+    gradients: ([dh, ...rest]: tf.Tensor[]) => [dh, rest[rest.length - 1], ...rest.slice(0, -1)],
+  };
+  return runSavedBufferOp(op, h, logScale) as tf.Scalar;
 }

@@ -13,6 +13,7 @@ import type { BlockParams } from '../../nn/block.js';
 import { loadNativeAddon } from './addon.js';
 import { checkKeyBias } from './ops.js';
 import { ATTENTION_SAVED, ATTENTION_WEIGHTS, attentionSavedShapes, MLP_SAVED, MLP_WEIGHTS, mlpSavedShapes } from './register.js';
+import { runSavedBufferOp } from './saved-buffer-op.js';
 import { allocate, release, view, type WasmBackendInternals } from './wasm-heap.js';
 
 export interface StackInput {
@@ -233,25 +234,6 @@ export function nativeTwoStacks(stacks: [StackInput, StackInput], eps: number): 
   stacks.forEach((s, si) => s.keyBias && (keyBiases[`s${si}.keyBias`] = s.keyBias));
   const weights = stacks.flatMap((s) => s.blocks.flatMap(blockWeights));
   const names = stacks.flatMap((s, si) => s.blocks.flatMap((_, l) => WEIGHT_NAMES.map((w) => weightName(si, l, w))));
-  // Weights that are variables outlive the gradient computation and are used directly; others are saved.
-  const weightsAreVariables = weights.every((w) => w instanceof tf.Variable);
-  const op = tf.customGrad((...args) => {
-    const save = args.pop() as tf.GradSaveFunc;
-    const [hA, hB, ...ws] = args as tf.Tensor[];
-    const inputs: Record<string, tf.Tensor> = { 's0.h': hA, 's1.h': hB, ...keyBiases };
-    names.forEach((n, i) => (inputs[n] = ws[i]));
-    const [packed, saved] = tf.engine().runKernel(FORWARD, inputs as unknown as tf.NamedTensorMap, attrs) as tf.Tensor[];
-    save(weightsAreVariables ? [saved] : [saved, ...ws]);
-    return {
-      value: packed,
-      gradFunc: (dy: tf.Tensor, kept: tf.Tensor[]) => {
-        const w = weightsAreVariables ? ws : kept.slice(1);
-        // Only saved tensors and variables here: anything else of the forward pass is disposed by now.
-        const gradInputs: Record<string, tf.Tensor> = { dy, saved: kept[0] };
-        names.forEach((n, i) => (gradInputs[n] = w[i]));
-        return tf.engine().runKernel(BACKWARD, gradInputs as unknown as tf.NamedTensorMap, attrs) as tf.Tensor[];
-      },
-    };
-  });
-  return op(stacks[0].h, stacks[1].h, ...weights) as tf.Tensor2D;
+  const op = { forward: FORWARD, backward: BACKWARD, attrs, leading: ['s0.h', 's1.h'], constants: keyBiases, weightNames: names, weights };
+  return runSavedBufferOp(op, stacks[0].h, stacks[1].h) as tf.Tensor2D;
 }
