@@ -15,7 +15,8 @@ import type { TrainConfig } from './config.js';
 import type { Tokenizer } from './data/tokenizer.js';
 import { WordTokenizer } from './data/word-tokenizer.js';
 import { ConfigError } from './events.js';
-import { FlipModel } from './flip-model.js';
+import { buildModel } from './engine/select.js';
+import type { FlipModel } from './flip-model.js';
 
 export const CHECKPOINT_FORMAT = 'flip-checkpoint/1';
 export const WEIGHTS_FILE = 'weights.bin';
@@ -172,7 +173,7 @@ export async function loadCheckpoint(dir: string, config: TrainConfig): Promise<
   }
   const tokenizer = await checkpointTokenizer(meta);
   if (tokenizer.vocabSize !== meta.vocab_size) throw new Error(`checkpoint ${dir}: tokenizer rebuilt with ${tokenizer.vocabSize} ids, saved with ${meta.vocab_size}`);
-  const model = new FlipModel(config, tokenizer.vocabSize, tokenizer.padId);
+  const model = buildModel(config, tokenizer.vocabSize, tokenizer.padId);
   try {
     loadWeightsInto(dir, meta, model);
   } catch (e) {

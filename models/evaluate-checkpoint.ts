@@ -11,6 +11,7 @@ import { selectBackend } from './backend.js';
 import { loadCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { loadDataset } from './data/load.js';
+import { createEngine } from './engine/select.js';
 import { evaluate } from './evaluate.js';
 import { ConfigError, type TrainEvents, type TrainResult } from './events.js';
 import { disposeConstants } from './nn/constants.js';
@@ -33,7 +34,7 @@ export async function evaluateCheckpoint(config: TrainConfig, checkpointDir: str
     const changed = configDifferences(meta.config, config).filter((k) => !k.startsWith('eval.'));
     if (changed.length > 0) log(`note: config differs from the checkpoint's training config in ${changed.join(', ')}`);
     const t0 = performance.now();
-    const metrics = await evaluate({ model, dataset, tokenizer, config, rng: makeRng(deriveSeed(config.seed, 'eval')) });
+    const metrics = await evaluate({ engine: createEngine(model, log), dataset, tokenizer, config, rng: makeRng(deriveSeed(config.seed, 'eval')) });
     log(`eval of step ${meta.step} took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     events.onEval?.(meta.step, metrics);
     return { backend: backend.backend, device: backend.device, results: { ...metrics, evaluated_step: meta.step } };

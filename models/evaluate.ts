@@ -10,7 +10,8 @@ import type { InferenceMode, TrainConfig } from './config.js';
 import type { Dataset, Example } from './data/dataset.js';
 import { encodePrompts } from './data/make-tokenizer.js';
 import type { Tokenizer } from './data/tokenizer.js';
-import { concatIds, FlipModel, fullPositions } from './flip-model.js';
+import type { Engine } from './engine/engine.js';
+import { concatIds, fullPositions } from './flip-model.js';
 import { permutation } from './random.js';
 import { allIndices, keepCount, sampleKeepIndices } from './vit.js';
 
@@ -31,19 +32,22 @@ export function inferenceViews(mode: InferenceMode, batch: number, numPatches: n
   return out;
 }
 
+/** What evaluation needs of an engine: its model (shapes, tokens) and its forward pass. */
+export type Encoder = Pick<Engine, 'model' | 'embedImages' | 'embedTexts'>;
+
 /** [N, E] unit image embeddings, computed in batches of eval.batch_size. */
-export async function embedImages(model: FlipModel, images: Float32Array[], config: TrainConfig, rng: () => number): Promise<Float32Array> {
+export async function embedImages(encoder: Encoder, images: Float32Array[], config: TrainConfig, rng: () => number): Promise<Float32Array> {
   const e = config.model.embed_dim;
   const out = new Float32Array(images.length * e);
   const bs = config.eval.batch_size;
-  const vit = model.image;
+  const vit = encoder.model.image;
   for (let start = 0; start < images.length; start += bs) {
     const chunk = images.slice(start, start + bs);
     const views = inferenceViews(config.eval.inference, chunk.length, vit.numPatches, config.mask.image_ratio, rng);
     const emb = tf.tidy(() => {
       let sum: tf.Tensor2D | null = null;
       for (const keep of views) {
-        const z = model.embedImages(vit.tokens(chunk, keep), chunk.length);
+        const z = encoder.embedImages(vit.tokens(chunk, keep), chunk.length);
         sum = sum ? tf.add(sum, z) : z;
       }
       return views.length > 1 ? tf.div(sum!, tf.norm(sum!, 'euclidean', -1, true)) : sum!;
@@ -55,14 +59,14 @@ export async function embedImages(model: FlipModel, images: Float32Array[], conf
 }
 
 /** [N, E] unit text embeddings of [N] id arrays of the context length. */
-export async function embedTexts(model: FlipModel, ids: Int32Array[], config: TrainConfig): Promise<Float32Array> {
+export async function embedTexts(encoder: Encoder, ids: Int32Array[], config: TrainConfig): Promise<Float32Array> {
   const e = config.model.embed_dim;
   const out = new Float32Array(ids.length * e);
   const bs = config.eval.batch_size;
   for (let start = 0; start < ids.length; start += bs) {
     const rows = ids.slice(start, start + bs);
     const flat = concatIds(rows);
-    const emb = tf.tidy(() => model.embedTexts(flat, fullPositions(rows.length, rows[0].length), rows.length));
+    const emb = tf.tidy(() => encoder.embedTexts(flat, fullPositions(rows.length, rows[0].length), rows.length));
     out.set(await emb.data(), start * e);
     emb.dispose();
   }
@@ -116,7 +120,7 @@ export function recallAtK(sim: Float32Array, n: number, ks: number[]): number[] 
 }
 
 export interface EvalInputs {
-  model: FlipModel;
+  engine: Encoder;
   dataset: Dataset;
   tokenizer: Tokenizer;
   config: TrainConfig;
@@ -124,21 +128,21 @@ export interface EvalInputs {
   rng: () => number;
 }
 
-export async function evaluate({ model, dataset, tokenizer, config, rng }: EvalInputs): Promise<Record<string, number>> {
+export async function evaluate({ engine, dataset, tokenizer, config, rng }: EvalInputs): Promise<Record<string, number>> {
   const n = dataset.eval.size;
   const ctx = config.model.text.context_length;
   const e = config.model.embed_dim;
   const examples: Example[] = [];
   for (let i = 0; i < n; i++) examples.push(dataset.eval.get(i));
-  const imgEmb = await embedImages(model, examples.map((x) => x.image), config, rng); // [N, E]
-  const txtEmb = await embedTexts(model, examples.map((x) => tokenizer.encode(x.caption, ctx)), config); // [N, E]
+  const imgEmb = await embedImages(engine, examples.map((x) => x.image), config, rng); // [N, E]
+  const txtEmb = await embedTexts(engine, examples.map((x) => tokenizer.encode(x.caption, ctx)), config); // [N, E]
 
   // Zero-shot classifier: [C, E].
   const listed = config.eval.templates === 'dataset' ? dataset.templates : config.eval.templates;
   const templates = listed.length > 0 ? listed : ['{}']; // a dataset without templates: the bare class name
   const classes = dataset.classNames.length;
   const prompts = encodePrompts(tokenizer, dataset.classNames, templates, ctx); // [C][Tm]
-  const promptEmb = await embedTexts(model, prompts.flat(), config); // [C*Tm, E]
+  const promptEmb = await embedTexts(engine, prompts.flat(), config); // [C*Tm, E]
   const classEmb = new Float32Array(classes * e);
   for (let c = 0; c < classes; c++) {
     let norm = 0;

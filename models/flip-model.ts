@@ -4,10 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config.js';
-import { nativeKernelsActive } from './kernels/native/register.js';
-import { nativeClipHead } from './kernels/native/clip-head.js';
-import { nativeTwoStacks } from './kernels/native/stacks.js';
-import { LN_EPS } from './nn/layernorm.js';
+import type { LayerOps } from './nn/layer-ops.js';
 import { constMatMul, matMul2d } from './nn/linear.js';
 import { meanPoolMatrix } from './nn/constants.js';
 import { MaeDecoder, type MaeTargets } from './nn/mae-decoder.js';
@@ -49,18 +46,19 @@ export class FlipModel {
   /** The last loss() call's reconstruction loss, kept out of tf.tidy; the caller reads and disposes it. */
   lastReconstruction: tf.Scalar | null = null;
 
-  constructor(config: TrainConfig, vocabSize: number, readonly padId: number) {
+  /** ops: the layer operations the forward pass runs on (plain tfjs or native kernels), chosen by the caller once. */
+  constructor(config: TrainConfig, vocabSize: number, readonly padId: number, readonly ops: LayerOps) {
     const m = config.model;
     this.store = new ParamStore(deriveSeed(config.seed, 'init'));
-    this.image = new VisionTransformer(this.store, m.image, config.data.image_size);
-    this.text = new TextEncoder(this.store, m.text, vocabSize);
+    this.image = new VisionTransformer(this.store, m.image, config.data.image_size, ops);
+    this.text = new TextEncoder(this.store, m.text, vocabSize, ops);
     this.imageProj = this.store.normal('image.proj', [m.image.width, m.embed_dim], 1 / Math.sqrt(m.image.width), true);
     this.textProj = this.store.normal('text.proj', [m.text.width, m.embed_dim], 1 / Math.sqrt(m.text.width), true);
     this.logitScale = this.store.constant('logit_scale', [], LOGIT_SCALE_INIT, false);
     this.reconstructionWeight = config.loss.reconstruction_weight;
     this.decoder =
       this.reconstructionWeight > 0
-        ? new MaeDecoder(this.store, m.decoder, m.image.width, config.data.image_size / m.image.patch_size, this.image.patchValues)
+        ? new MaeDecoder(this.store, m.decoder, m.image.width, config.data.image_size / m.image.patch_size, this.image.patchValues, ops)
         : null;
   }
 
@@ -79,10 +77,6 @@ export class FlipModel {
    * reconstruction_weight x the MAE loss when the decoder is on. Returns a scalar.
    */
   loss(batch: ModelBatch): tf.Scalar {
-    if (!this.decoder && nativeKernelsActive()) {
-      const sideBySide = this.lossTowersSideBySide(batch);
-      if (sideBySide) return sideBySide;
-    }
     const txt = this.embedTexts(batch.ids, batch.positions, batch.size); // [B, E]
     if (!this.decoder) {
       const img = this.embedImages(batch.image, batch.size); // [B, E]
@@ -96,36 +90,6 @@ export class FlipModel {
     this.lastReconstruction?.dispose();
     this.lastReconstruction = tf.keep(tf.clone(rec));
     return tf.add(contrastiveLoss(img, txt, this.logitScale as tf.Scalar), tf.mul(rec, this.reconstructionWeight)) as tf.Scalar;
-  }
-
-  /**
-   * The same loss with both towers' transformer blocks in one native call each way (two threads: each takes half of
-   * both towers' samples). Null when the towers' widths differ (one packed output) or a tower has no blocks.
-   */
-  private lossTowersSideBySide(batch: ModelBatch): tf.Scalar | null {
-    const size = batch.size;
-    if (this.image.cfg.width !== this.text.cfg.width || this.image.params.blocks.length === 0 || this.text.params.blocks.length === 0) return null;
-    const img = this.image.blockInput(batch.image, size);
-    const txt = this.text.blockInput(batch.ids, batch.positions, size, this.padId);
-    const packed = nativeTwoStacks(
-      [
-        { blocks: this.image.params.blocks, h: img.x, batch: size, tokens: img.tokens, keyBias: null },
-        { blocks: this.text.params.blocks, h: txt.x, batch: size, tokens: txt.tokens, keyBias: txt.keyBias },
-      ],
-      LN_EPS,
-    );
-    // Final LayerNorms, pooling (image: mean of all tokens; text: the start token), projections, l2Normalize and
-    // contrastiveLoss, in one kernel each way.
-    return nativeClipHead(
-      packed,
-      size,
-      [
-        { tokens: img.tokens, pool: 'mean', lnFinal: this.image.params.lnFinal, proj: this.imageProj },
-        { tokens: txt.tokens, pool: 'first', lnFinal: this.text.params.lnFinal, proj: this.textProj },
-      ],
-      this.logitScale as tf.Scalar,
-      LN_EPS,
-    );
   }
 
   /** Keeps the logit scale inside [0, log 100], as the official implementation clamps it after each step. */

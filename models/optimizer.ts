@@ -6,8 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config.js';
-import { loadNativeAddon, type NativeAddon } from './kernels/native/addon.js';
-import { nativeKernelsActive } from './kernels/native/register.js';
+import type { NativeAddon } from './kernels/native/addon.js';
 import type { Param } from './nn/params.js';
 
 /** Peak learning rate: train.lr when set, else base_lr x batch_size / 256. */
@@ -79,7 +78,12 @@ export class AdamW {
   private hostV: Float32Array[] | null = null;
   private t = 0;
 
-  constructor(readonly params: Param[], readonly opts: AdamWOptions) {
+  /** addon: the native kernels' add-on when the engine runs on them (models/engine/select.ts decides), else null. */
+  constructor(
+    readonly params: Param[],
+    readonly opts: AdamWOptions,
+    private readonly addon: NativeAddon | null = null,
+  ) {
     if (wasmHeap()) {
       this.hostM = params.map((p) => new Float32Array(p.variable.size));
       this.hostV = params.map((p) => new Float32Array(p.variable.size));
@@ -100,9 +104,8 @@ export class AdamW {
     const heap = wasmHeap();
     const { beta1, beta2, eps, weightDecay } = this.opts;
     if (this.hostM && this.hostV && heap) {
-      const native = nativeKernelsActive() ? loadNativeAddon().addon : null;
-      if (native) {
-        this.nativeStep(native, heap, grads, lr, c1, c2);
+      if (this.addon) {
+        this.nativeStep(this.addon, heap, grads, lr, c1, c2);
         return;
       }
       for (let i = 0; i < this.params.length; i++) {
@@ -155,16 +158,15 @@ export class AdamW {
   }
 
   /**
-   * The same update from gradients in host arrays (models/native-loss-grads.ts computes them outside tfjs), every one
-   * in the order of params. Needs the native add-on on the wasm backend.
+   * The same update from gradients in host arrays (the native engine computes them outside tfjs), every one in the
+   * order of params. Needs the native add-on on the wasm backend.
    */
   stepWithArrays(grads: Float32Array[], lr: number): void {
     if (grads.length !== this.params.length) throw new Error(`AdamW.stepWithArrays: ${grads.length} gradients for ${this.params.length} params`);
     const heap = wasmHeap();
-    const native = nativeKernelsActive() ? loadNativeAddon().addon : null;
-    if (!heap || !native || !this.hostM) throw new Error('AdamW.stepWithArrays: needs the native kernels on the wasm backend');
+    if (!heap || !this.addon || !this.hostM) throw new Error('AdamW.stepWithArrays: needs the native kernels on the wasm backend');
     const { c1, c2 } = this.nextStep();
-    this.nativeStep(native, heap, grads, lr, c1, c2);
+    this.nativeStep(this.addon, heap, grads, lr, c1, c2);
   }
 
   /** Counts the step; its bias corrections. */

@@ -4,11 +4,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TextEncoderConfig } from './config.js';
-import { applyLayerNorm, makeBlocks, makeLayerNorm, runBlocks, type BlockParams, type LayerNormParams } from './nn/block.js';
+import { applyLayerNorm, makeBlocks, makeLayerNorm, type BlockParams, type LayerNormParams } from './nn/block.js';
 import { selectMatrix } from './nn/constants.js';
-import { addPerSample, constMatMul } from './nn/linear.js';
-import { nativeTokenEmbedding } from './kernels/native/embeddings.js';
-import { nativeKernelsActive } from './kernels/native/register.js';
+import type { LayerOps } from './nn/layer-ops.js';
+import { constMatMul } from './nn/linear.js';
 import type { ParamStore } from './nn/params.js';
 
 /** Added to attention scores of padding keys; large enough that softmax gives them ~0 weight, finite to avoid NaN. */
@@ -36,7 +35,7 @@ export interface TextParams {
 export class TextEncoder {
   readonly params: TextParams;
 
-  constructor(store: ParamStore, readonly cfg: TextEncoderConfig, readonly vocabSize: number) {
+  constructor(store: ParamStore, readonly cfg: TextEncoderConfig, readonly vocabSize: number, private readonly ops: LayerOps) {
     this.params = {
       tokens: store.normal('text.tokens', [vocabSize, cfg.width], 0.02, true),
       positions: store.normal('text.positions', [cfg.context_length, cfg.width], 0.01, false),
@@ -52,7 +51,7 @@ export class TextEncoder {
    */
   encode(ids: Int32Array, positions: Int32Array, batch: number, padId: number): tf.Tensor2D {
     const { x, tokens, keyBias } = this.blockInput(ids, positions, batch, padId);
-    return this.finish(runBlocks(this.params.blocks, x, batch, tokens, keyBias), batch, tokens); // [B, D]
+    return this.finish(this.ops.blocks(this.params.blocks, x, batch, tokens, keyBias), batch, tokens); // [B, D]
   }
 
   /** The transformer blocks' input [B*T, D] (token + position embeddings), T, and the padding key bias (or null). */
@@ -65,16 +64,7 @@ export class TextEncoder {
       if (ids[i] < 0 || ids[i] >= this.vocabSize) throw new Error(`text.encode: token id ${ids[i]} at ${i} outside vocabulary [0, ${this.vocabSize})`);
     }
     const p = this.params;
-    let x: tf.Tensor2D;
-    if (nativeKernelsActive()) {
-      x = nativeTokenEmbedding(ids, positions, p.tokens, p.positions); // [B*T, D]
-    } else if (positions.every((v, i) => v === i % tokens)) {
-      const tok = tf.gather(p.tokens, tf.tensor1d(ids, 'int32')) as tf.Tensor2D; // [B*T, D]
-      x = addPerSample(tok, tf.slice(p.positions as tf.Tensor2D, [0, 0], [tokens, this.cfg.width])); // [B*T, D]
-    } else {
-      const tok = tf.gather(p.tokens, tf.tensor1d(ids, 'int32')); // [B*T, D]
-      x = tf.add(tok, tf.gather(p.positions, tf.tensor1d(positions, 'int32'))) as tf.Tensor2D; // text masking: [B*T, D]
-    }
+    const x = this.ops.tokenEmbedding(ids, positions, batch, p.tokens, p.positions); // [B*T, D]
     const bias = padKeyBias(ids, padId);
     const keyBias = bias ? tf.tensor4d(bias, [batch, 1, 1, tokens]) : null; // [B, 1, 1, T]
     return { x, tokens, keyBias };
@@ -83,6 +73,6 @@ export class TextEncoder {
   /** The blocks' output [B*T, D] -> pooled features [B, D]: token 0 of each sample, after the final LayerNorm. */
   finish(h: tf.Tensor2D, batch: number, tokens: number): tf.Tensor2D {
     const sel = selectMatrix(batch, tokens, 0);
-    return applyLayerNorm(this.params.lnFinal, constMatMul(sel.m, sel.mT, h)); // [B, D]
+    return applyLayerNorm(this.ops, this.params.lnFinal, constMatMul(sel.m, sel.mT, h)); // [B, D]
   }
 }

@@ -11,7 +11,6 @@
  * end of the backward pass (AdamW moments kept in JS arrays on wasm are not included). peak_rss_bytes is the largest
  * process RSS sampled after each step.
  */
-import * as tf from '@tensorflow/tfjs';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { selectBackend } from './backend.js';
@@ -23,13 +22,13 @@ import { loadDataset } from './data/load.js';
 import { makeTokenizer } from './data/make-tokenizer.js';
 import { evaluate } from './evaluate.js';
 import { ConfigError, type TrainEvents, type TrainResult } from './events.js';
-import { concatIds, FlipModel, fullPositions, LOGIT_SCALE_MAX, maskText, type ModelBatch } from './flip-model.js';
+import { trainStep, type Engine } from './engine/engine.js';
+import { buildModel, createEngine } from './engine/select.js';
+import { concatIds, FlipModel, fullPositions, maskText, type ModelBatch } from './flip-model.js';
 import { estimateTrainCost } from './flops.js';
 import { AdamW, lrAt, peakLr, tunePeakLr, tuneStepCount, warmupShare } from './optimizer.js';
 import { deriveSeed, makeRng, permutation } from './random.js';
 import { allIndices, extractPatches, keepCount, sampleKeepIndices } from './vit.js';
-import { nativeKernelsActive, nativeScratchBytes } from './kernels/native/register.js';
-import { NativeLossAndGrads } from './native-loss-grads.js';
 import { maeTargets } from './nn/mae-decoder.js';
 import { disposeConstants } from './nn/constants.js';
 
@@ -48,6 +47,11 @@ export function assertConfig(config: TrainConfig): void {
     const key = problems[0].slice(0, problems[0].indexOf(':'));
     throw new ConfigError(key, problems.join('; ').slice(key.length + 2));
   }
+}
+
+function adamwOptions(config: TrainConfig) {
+  const t = config.train;
+  return { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weight_decay };
 }
 
 /** Epoch-wise shuffled order over the training split, continuing across epoch boundaries. */
@@ -100,81 +104,6 @@ export function buildTrainBatch(
   return { size: b, image, mae, ids, positions };
 }
 
-const nativePaths = new WeakMap<FlipModel, NativeLossAndGrads | null>();
-
-/**
- * The engine-free loss and gradients (models/native-loss-grads.ts) where the model and backend allow them and the
- * native kernels are on; FLIP_NATIVE_STEP=0 keeps the tfjs autodiff path (for comparisons).
- */
-export function nativeStepPath(model: FlipModel): NativeLossAndGrads | null {
-  if (!nativeKernelsActive() || process.env.FLIP_NATIVE_STEP === '0') return null;
-  if (!nativePaths.has(model)) nativePaths.set(model, NativeLossAndGrads.for(model));
-  return nativePaths.get(model) ?? null;
-}
-
-/**
- * One optimisation step. Returns [3] = (loss, log logit scale, reconstruction loss or 0) still on the backend, so the
- * caller reads them with one data() call, and the bytes of the step's activations and gradients at their high point:
- * on the tfjs path the tensor bytes live right after the backward pass (all inside tf.tidy), on the native path the
- * tensor bytes plus that path's buffers.
- */
-export function trainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch, lr: number): { out: tf.Tensor1D; bytes: number } {
-  const native = nativeStepPath(model);
-  if (native) {
-    const { loss, grads } = native.run(batch);
-    const bytes = tf.memory().numBytes + native.bytes();
-    optimizer.stepWithArrays(grads, lr);
-    // The clamp (two tfjs kernels) only on the steps where the scale left [0, log 100].
-    const logScale = native.logScale();
-    if (!(logScale >= 0 && logScale <= LOGIT_SCALE_MAX)) model.clampLogitScale();
-    return { out: tf.tensor1d([loss, native.logScale(), 0]), bytes };
-  }
-  const vars = model.store.variables();
-  let bytes = 0;
-  // The gradients in a scope of their own: once it closes, the forward pass's tensors are gone, among them clones that
-  // share a parameter's memory, so the optimizer may write most parameters in place (models/optimizer.ts).
-  const { value, grads } = tf.tidy(() => {
-    const r = tf.variableGrads(() => model.loss(batch), vars);
-    bytes = tf.memory().numBytes;
-    return r;
-  });
-  try {
-    const out = tf.tidy(() => {
-      optimizer.step(vars.map((v) => grads[v.name] ?? null), lr);
-      model.clampLogitScale();
-      const rec = model.lastReconstruction ?? tf.scalar(0);
-      return tf.stack([value, model.logitScale, rec]) as tf.Tensor1D; // [3]: loss, log scale, reconstruction
-    });
-    return { out, bytes };
-  } finally {
-    tf.dispose([value, ...Object.values(grads)]);
-    model.lastReconstruction?.dispose();
-    model.lastReconstruction = null;
-  }
-}
-
-/**
- * trainStep under tf.profile, whose peakBytes is the high point of tensor bytes over every kernel of the step. The
- * NaN check that profiling would run on every kernel output is switched off meanwhile (time, not memory).
- */
-export async function profiledTrainStep(model: FlipModel, optimizer: AdamW, batch: ModelBatch, lr: number): Promise<{ out: tf.Tensor1D; bytes: number }> {
-  if (nativeStepPath(model)) {
-    // No kernels to profile: the step's memory is its buffers, all held at once, which trainStep counts.
-    const { out, bytes } = trainStep(model, optimizer, batch, lr);
-    return { out, bytes: bytes + nativeScratchBytes() };
-  }
-  const env = tf.env();
-  const check = env.getBool('CHECK_COMPUTATION_FOR_ERRORS');
-  env.set('CHECK_COMPUTATION_FOR_ERRORS', false);
-  try {
-    const profile = await tf.profile(() => trainStep(model, optimizer, batch, lr).out);
-    // The native kernels' scratch buffers are memory too, though not tensors.
-    return { out: profile.result as tf.Tensor1D, bytes: profile.peakBytes + nativeScratchBytes() };
-  } finally {
-    env.set('CHECK_COMPUTATION_FOR_ERRORS', check);
-  }
-}
-
 export async function train(config: TrainConfig, events: TrainEvents, options: TrainOptions = {}): Promise<TrainResult> {
   const setupStart = performance.now();
   assertConfig(config);
@@ -194,15 +123,11 @@ export async function train(config: TrainConfig, events: TrainEvents, options: T
   const captionIds = captions.map((c) => tokenizer.encode(c, ctx));
   log(`data '${dataset.name}': ${dataset.train.size} train / ${dataset.eval.size} eval pairs; vocabulary ${tokenizer.vocabSize}`);
 
-  const model = new FlipModel(config, tokenizer.vocabSize, tokenizer.padId);
-  const optimizer = new AdamW(model.store.params, {
-    beta1: config.train.beta1,
-    beta2: config.train.beta2,
-    eps: config.train.eps,
-    weightDecay: config.train.weight_decay,
-  });
+  const model = buildModel(config, tokenizer.vocabSize, tokenizer.padId);
+  const engine = createEngine(model, log);
+  const optimizer = engine.createOptimizer(adamwOptions(config));
   try {
-    return await runTraining(config, events, backend, dataset, tokenizer, captionIds, model, optimizer, options, (performance.now() - setupStart) / 1000);
+    return await runTraining(config, events, backend, dataset, tokenizer, captionIds, engine, optimizer, options, (performance.now() - setupStart) / 1000);
   } finally {
     optimizer.dispose();
     model.dispose();
@@ -217,7 +142,7 @@ async function runTraining(
   dataset: Dataset,
   tokenizer: Awaited<ReturnType<typeof makeTokenizer>>,
   captionIds: Int32Array[],
-  model: FlipModel,
+  engine: Engine,
   optimizer: AdamW,
   options: TrainOptions,
   /** Backend start-up, data preparation, tokenizer and model construction, in seconds. */
@@ -225,6 +150,7 @@ async function runTraining(
 ): Promise<TrainResult> {
   const t = config.train;
   const b = t.batch_size;
+  const model = engine.model;
   const cost = estimateTrainCost(config);
   const plannedSteps = cost.steps;
   const sampleLimit = Math.min(t.samples ?? Infinity, t.epochs != null ? t.epochs * dataset.train.size : Infinity);
@@ -248,7 +174,7 @@ async function runTraining(
   let evalSeconds = 0;
   const runEval = async () => {
     const t0 = performance.now();
-    lastEval = await evaluate({ model, dataset, tokenizer, config, rng: makeRng(evalSeed) });
+    lastEval = await evaluate({ engine, dataset, tokenizer, config, rng: makeRng(evalSeed) });
     const seconds = (performance.now() - t0) / 1000;
     evalSeconds += seconds;
     events.onLog?.(`eval at step ${step} took ${seconds.toFixed(1)} s`);
@@ -270,7 +196,7 @@ async function runTraining(
     const examples = indices.map((i) => dataset.train.get(i));
     const ids = indices.map((i) => captionIds[i]);
     const batch = buildTrainBatch(phase, examples, ids, model, maskRng);
-    const { out, bytes } = profile ? await profiledTrainStep(model, opt, batch, lr) : trainStep(model, opt, batch, lr);
+    const { out, bytes } = profile ? await engine.profiledStep(batch, opt, lr) : trainStep(engine, opt, batch, lr);
     peakBytes = Math.max(peakBytes, bytes);
     const [loss, logScale, reconstruction] = await out.data();
     out.dispose();
@@ -326,12 +252,7 @@ async function runTraining(
     const tunePeak = tunePeakLr(config);
     const tuneWarm = warmupShare(config.tune.warmup, tuneSteps);
     events.onLog?.(`unmasked tuning: ${tuneSteps} steps, peak lr ${tunePeak}, optimizer state reset`);
-    const tuneOpt = new AdamW(model.store.params, {
-      beta1: t.beta1,
-      beta2: t.beta2,
-      eps: t.eps,
-      weightDecay: t.weight_decay,
-    });
+    const tuneOpt = engine.createOptimizer(adamwOptions(config));
     try {
       for (let i = 0; i < tuneSteps; i++) await runStep(phase, tuneOpt, lrAt(tunePeak, tuneWarm, i / tuneSteps), i === 0);
     } finally {

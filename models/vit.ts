@@ -8,11 +8,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ImageEncoderConfig } from './config.js';
-import { applyLayerNorm, makeBlocks, makeLayerNorm, runBlocks, type BlockParams, type LayerNormParams } from './nn/block.js';
-import { clsIndicator, constantTable, meanPoolMatrix } from './nn/constants.js';
-import { nativePatchEmbedding } from './kernels/native/embeddings.js';
-import { nativeKernelsActive } from './kernels/native/register.js';
-import { constMatMul, linear, matMul2d } from './nn/linear.js';
+import { applyLayerNorm, makeBlocks, makeLayerNorm, type BlockParams, type LayerNormParams } from './nn/block.js';
+import { meanPoolMatrix } from './nn/constants.js';
+import type { LayerOps } from './nn/layer-ops.js';
+import { constMatMul } from './nn/linear.js';
 import type { ParamStore } from './nn/params.js';
 import { sinCos2d } from './nn/positions.js';
 
@@ -108,7 +107,7 @@ export class VisionTransformer {
   /** [L, D] fixed 2-D sin-cos table on the host. */
   readonly positionTable: Float32Array;
 
-  constructor(store: ParamStore, readonly cfg: ImageEncoderConfig, readonly imageSize: number) {
+  constructor(store: ParamStore, readonly cfg: ImageEncoderConfig, readonly imageSize: number, private readonly ops: LayerOps) {
     if (imageSize % cfg.patch_size !== 0) throw new Error(`vit: patch ${cfg.patch_size} does not divide image size ${imageSize}`);
     const grid = imageSize / cfg.patch_size;
     this.numPatches = grid * grid;
@@ -137,21 +136,6 @@ export class VisionTransformer {
     return { pixels, keep };
   }
 
-  /** [B*(K+1), D] the kept patches' fixed positions, zero on CLS rows (the plain path's input; the native kernel
-   * reads the table itself). */
-  private gatherPositions(keep: Int32Array, batch: number): Float32Array {
-    const k = keep.length / batch;
-    const d = this.cfg.width;
-    const positions = new Float32Array(batch * (k + 1) * d);
-    for (let b = 0; b < batch; b++) {
-      for (let j = 0; j < k; j++) {
-        const p = keep[b * k + j];
-        positions.set(this.positionTable.subarray(p * d, (p + 1) * d), (b * (k + 1) + 1 + j) * d);
-      }
-    }
-    return positions;
-  }
-
   /** Token rows from tokens() for `batch` samples of K+1 tokens -> pooled features [B, D] (mean over all tokens). */
   encode(t: VitTokens, batch: number): tf.Tensor2D {
     return this.pool(this.encodeTokens(t, batch), batch); // [B, D]
@@ -160,12 +144,11 @@ export class VisionTransformer {
   /** Output tokens after the final LayerNorm: [B*(K+1), D], CLS first in each sample (the MAE decoder's input). */
   encodeTokens(t: VitTokens, batch: number): tf.Tensor2D {
     const { x, tokens } = this.blockInput(t, batch);
-    return this.finishTokens(runBlocks(this.params.blocks, x, batch, tokens, null)); // [B*(K+1), D]
+    return this.finishTokens(this.ops.blocks(this.params.blocks, x, batch, tokens, null)); // [B*(K+1), D]
   }
 
   /** The transformer blocks' input: embedded patches plus positions, CLS rows first ([B*(K+1), D]), and K+1. */
   blockInput(t: VitTokens, batch: number): { x: tf.Tensor2D; tokens: number } {
-    const d = this.cfg.width;
     const rows = t.pixels.length / this.patchValues;
     const tokens = rows / batch;
     if (!Number.isInteger(tokens) || t.keep.length !== rows - batch) {
@@ -173,19 +156,13 @@ export class VisionTransformer {
     }
     const p = this.params;
     const pixels = tf.tensor2d(t.pixels, [rows, this.patchValues]);
-    if (nativeKernelsActive()) {
-      const table = constantTable(`vit.positions:${this.numPatches}:${d}`, this.positionTable, this.numPatches, d);
-      return { x: nativePatchEmbedding(pixels, t.keep, batch, p.patchW, p.patchB, p.cls, table), tokens };
-    }
-    const pos = tf.tensor2d(this.gatherPositions(t.keep, batch), [rows, d]); // constant
-    const isCls = clsIndicator(batch, tokens); // [B*(K+1), 1] constant
-    const x = tf.add(tf.add(linear(pixels, p.patchW as tf.Tensor2D, p.patchB as tf.Tensor1D), pos), matMul2d(isCls.m, p.cls as tf.Tensor2D)); // [B*(K+1), D]
-    return { x: x as tf.Tensor2D, tokens };
+    const x = this.ops.patchEmbedding(pixels, t.keep, batch, { w: p.patchW, b: p.patchB, cls: p.cls, positionTable: this.positionTable, numPatches: this.numPatches });
+    return { x, tokens }; // [B*(K+1), D]
   }
 
   /** The blocks' output -> the final LayerNorm's output, [B*(K+1), D]. */
   finishTokens(h: tf.Tensor2D): tf.Tensor2D {
-    return applyLayerNorm(this.params.lnFinal, h);
+    return applyLayerNorm(this.ops, this.params.lnFinal, h);
   }
 
   /** Final tokens [B*(K+1), D] -> pooled features [B, D] (mean over all tokens). */

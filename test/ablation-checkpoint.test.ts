@@ -14,7 +14,8 @@ import { WordTokenizer } from '../models/data/word-tokenizer.js';
 import { evaluateCheckpoint } from '../models/evaluate-checkpoint.js';
 import { ConfigError } from '../models/events.js';
 import { fullPositions } from '../models/flip-model.js';
-import { FlipModel } from '../models/flip-model.js';
+import type { FlipModel } from '../models/flip-model.js';
+import { buildModel } from '../models/engine/select.js';
 import { makeRng } from '../models/random.js';
 import { train } from '../models/train.js';
 import { allIndices } from '../models/vit.js';
@@ -28,7 +29,7 @@ test('round trip: a fresh model loaded from a checkpoint has the same parameters
   await selectBackend('wasm');
   const config = tiny({ seed: 1, loss: { reconstruction_weight: 1 }, mask: { image_ratio: 0.5 } });
   const tokenizer = WordTokenizer.fromCaptions(['a red circle', 'a blue small square', 'green triangle'], 20);
-  const model = new FlipModel(config, tokenizer.vocabSize, tokenizer.padId);
+  const model = buildModel(config, tokenizer.vocabSize, tokenizer.padId);
   const dir = join(tempDir('flip-ckpt-'), 'x');
   await saveCheckpoint(dir, model, config, tokenizer, { step: 7, stage: 'test' });
   const meta = readCheckpointMeta(dir);
@@ -46,7 +47,7 @@ test('round trip: a fresh model loaded from a checkpoint has the same parameters
       Array.from(m.embedImages(m.image.tokens(images, allIndices(3, 16)), 3).dataSync()),
       Array.from(m.embedTexts(ids, fullPositions(3, 6), 3).dataSync()),
     ]);
-  const fresh = new FlipModel(other, tokenizer.vocabSize, tokenizer.padId);
+  const fresh = buildModel(other, tokenizer.vocabSize, tokenizer.padId);
   try {
     assert.equal(loaded.tokenizer.vocabSize, tokenizer.vocabSize);
     assert.deepEqual((loaded.tokenizer as WordTokenizer).words, tokenizer.words);
@@ -67,7 +68,7 @@ test('a checkpoint that does not fit the config is refused, naming the parameter
   await selectBackend('wasm');
   const config = tiny();
   const tokenizer = WordTokenizer.fromCaptions(['a red circle'], 20);
-  const model = new FlipModel(config, tokenizer.vocabSize, tokenizer.padId);
+  const model = buildModel(config, tokenizer.vocabSize, tokenizer.padId);
   const dir = tempDir('flip-ckpt-');
   await saveCheckpoint(dir, model, config, tokenizer, { step: 0, stage: 'test' });
   model.dispose();

@@ -10,7 +10,8 @@ import { loadDataset } from '../models/data/load.js';
 import { makeTokenizer } from '../models/data/make-tokenizer.js';
 import type { Tokenizer } from '../models/data/tokenizer.js';
 import { evaluate } from '../models/evaluate.js';
-import { FlipModel } from '../models/flip-model.js';
+import type { FlipModel } from '../models/flip-model.js';
+import { buildModel } from '../models/engine/select.js';
 import { makeRng } from '../models/random.js';
 import { keepCount, type VitTokens } from '../models/vit.js';
 
@@ -27,7 +28,7 @@ before(async () => {
   await selectBackend('wasm');
   dataset = await loadDataset(base);
   tokenizer = await makeTokenizer(base.model.text, Array.from({ length: dataset.train.size }, (_, i) => dataset.train.get(i).caption));
-  model = new FlipModel(base, tokenizer.vocabSize, tokenizer.padId);
+  model = buildModel(base, tokenizer.vocabSize, tokenizer.padId);
 });
 after(() => model.dispose());
 
@@ -36,23 +37,20 @@ after(() => model.dispose());
 async function observe(config: TrainConfig): Promise<{ views: number[][][]; texts: number[][] }> {
   const views: number[][][] = [];
   const texts: number[][] = [];
-  const embedImages = model.embedImages;
-  const embedTexts = model.embedTexts;
-  model.embedImages = (t: VitTokens, size: number) => {
-    const k = t.keep.length / size;
-    views.push(Array.from({ length: size }, (_, b) => Array.from(t.keep.subarray(b * k, (b + 1) * k))));
-    return embedImages.call(model, t, size);
+  // An encoder that records what evaluate() asks of it and answers with the model's forward pass.
+  const encoder = {
+    model,
+    embedImages: (t: VitTokens, size: number) => {
+      const k = t.keep.length / size;
+      views.push(Array.from({ length: size }, (_, b) => Array.from(t.keep.subarray(b * k, (b + 1) * k))));
+      return model.embedImages(t, size);
+    },
+    embedTexts: (ids: Int32Array, positions: Int32Array, size: number) => {
+      texts.push(Array.from(ids));
+      return model.embedTexts(ids, positions, size);
+    },
   };
-  model.embedTexts = (ids: Int32Array, positions: Int32Array, size: number) => {
-    texts.push(Array.from(ids));
-    return embedTexts.call(model, ids, positions, size);
-  };
-  try {
-    await evaluate({ model, dataset, tokenizer, config, rng: makeRng(2) });
-  } finally {
-    model.embedImages = embedImages;
-    model.embedTexts = embedTexts;
-  }
+  await evaluate({ engine: encoder, dataset, tokenizer, config, rng: makeRng(2) });
   return { views, texts };
 }
 

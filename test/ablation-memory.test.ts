@@ -5,22 +5,23 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { selectBackend } from '../models/backend.js';
 import { deepMerge, resolveConfig, type PartialTrainConfig, type TrainConfig } from '../models/config.js';
-import { FlipModel } from '../models/flip-model.js';
-import { AdamW } from '../models/optimizer.js';
+import { buildModel } from '../models/engine/select.js';
 import { makeRng } from '../models/random.js';
-import { buildTrainBatch, profiledTrainStep, train } from '../models/train.js';
+import { buildTrainBatch, train } from '../models/train.js';
+import { createEngine } from '../models/engine/select.js';
 
 const base = resolveConfig({ model: { preset: 'tiny' }, data: { train_size: 64, eval_size: 16, image_size: 16 } });
 
 async function stepPeak(ratio: number, batch: number): Promise<number> {
   const config = deepMerge<TrainConfig>(base, { mask: { image_ratio: ratio }, train: { batch_size: batch } });
-  const model = new FlipModel(config, 50, 0);
-  const opt = new AdamW(model.store.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 });
+  const model = buildModel(config, 50, 0);
+  const engine = createEngine(model);
+  const opt = engine.createOptimizer({ beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 });
   const rng = makeRng(1);
   const examples = Array.from({ length: batch }, () => ({ image: Float32Array.from({ length: 16 * 16 * 3 }, () => rng()), caption: '', label: 0 }));
   const ids = Array.from({ length: batch }, () => Int32Array.from({ length: 16 }, (_, i) => (i === 0 ? 1 : i < 6 ? 3 + Math.floor(rng() * 40) : i === 6 ? 2 : 0)));
   try {
-    const { out, bytes } = await profiledTrainStep(model, opt, buildTrainBatch(config, examples, ids, model, rng), 1e-4);
+    const { out, bytes } = await engine.profiledStep(buildTrainBatch(config, examples, ids, model, rng), opt, 1e-4);
     out.dispose();
     return bytes;
   } finally {

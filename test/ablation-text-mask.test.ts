@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../models/backend.js';
 import { resolveConfig, type TextMaskStrategy } from '../models/config.js';
-import { concatIds, FlipModel, fullPositions, maskText } from '../models/flip-model.js';
+import { concatIds, fullPositions, maskText } from '../models/flip-model.js';
+import { buildModel } from '../models/engine/select.js';
 import { makeRng } from '../models/random.js';
 
 const PAD = 0;
@@ -91,7 +92,7 @@ test('dropped tokens cost no compute: every text-encoder kernel runs on B*K toke
   await selectBackend('wasm');
   const b = 3; // B*T = 48, B*K = 24 at ratio 0.5; the widths (64, 256) and vocabulary (50) differ from both
   const config = resolveConfig({ model: { preset: 'tiny', text: { context_length: T } }, data: { image_size: 16 } });
-  const model = new FlipModel(config, 50, PAD);
+  const model = buildModel(config, 50, PAD);
   const { ids } = captions([2, 5, 9]);
   try {
     const shapesOf = async (run: () => tf.Tensor) => {

@@ -6,7 +6,7 @@ import { resolveConfig, type InferenceMode } from '../models/config.js';
 import { loadDataset } from '../models/data/load.js';
 import { makeTokenizer } from '../models/data/make-tokenizer.js';
 import { evaluate, recallAtK } from '../models/evaluate.js';
-import { FlipModel } from '../models/flip-model.js';
+import { buildModel, createEngine } from '../models/engine/select.js';
 import { makeRng } from '../models/random.js';
 
 test('recallAtK counts the candidates scoring strictly above the match', () => {
@@ -26,18 +26,18 @@ test('evaluate: unmasked, masked and ensemble inference give valid metrics, dete
   const dataset = await loadDataset(base);
   const captions = Array.from({ length: dataset.train.size }, (_, i) => dataset.train.get(i).caption);
   const tokenizer = await makeTokenizer(base.model.text, captions);
-  const model = new FlipModel(base, tokenizer.vocabSize, tokenizer.padId);
+  const model = buildModel(base, tokenizer.vocabSize, tokenizer.padId);
   const results: Record<string, Record<string, number>> = {};
   try {
     for (const inference of ['unmasked', 'masked', 'ensemble'] as InferenceMode[]) {
       const config = { ...base, eval: { ...base.eval, inference } };
-      const r = await evaluate({ model, dataset, tokenizer, config, rng: makeRng(1) });
+      const r = await evaluate({ engine: createEngine(model), dataset, tokenizer, config, rng: makeRng(1) });
       for (const key of ['zero_shot_top1', 'zero_shot_top5', 'retrieval_i2t_r1', 'retrieval_i2t_r5', 'retrieval_i2t_r10', 'retrieval_t2i_r1', 'retrieval_t2i_r5', 'retrieval_t2i_r10']) {
         assert.ok(r[key] >= 0 && r[key] <= 1, `${inference} ${key}: ${r[key]}`);
       }
       assert.ok(r.zero_shot_top5 >= r.zero_shot_top1 && r.retrieval_i2t_r10 >= r.retrieval_i2t_r5);
       results[inference] = r;
-      const again = await evaluate({ model, dataset, tokenizer, config, rng: makeRng(1) });
+      const again = await evaluate({ engine: createEngine(model), dataset, tokenizer, config, rng: makeRng(1) });
       assert.deepEqual(again, r, `${inference}: same rng seed, same metrics`);
     }
   } finally {

@@ -134,6 +134,7 @@ test('blocked transpose (power-of-two shapes) equals the reference, rank 2 and b
 
 test('MAE decoder: targets are per-patch normalised on removed patches only; loss gradient of the encoder tokens', async () => {
   const { MaeDecoder, maeTargets } = await import('../models/nn/mae-decoder.js');
+  const { plainLayerOps } = await import('../models/nn/layer-ops.js');
   // 2 samples, 4 patches of 3 values, 2 kept per sample.
   const patches = Float32Array.from({ length: 2 * 4 * 3 }, (_, i) => Math.sin(i * 1.3));
   const keep = Int32Array.from([1, 3, 0, 2]);
@@ -146,7 +147,7 @@ test('MAE decoder: targets are per-patch normalised on removed patches only; los
   assert.ok(Math.abs(mean) < 1e-5 && Math.abs(variance - 1) < 1e-3, `normalised patch mean ${mean}, variance ${variance}`);
 
   const store = new ParamStore(2);
-  const dec = new MaeDecoder(store, { width: 8, depth: 1, heads: 2, mlp_ratio: 2 }, 4, 2, 3);
+  const dec = new MaeDecoder(store, { width: 8, depth: 1, heads: 2, mlp_ratio: 2 }, 4, 2, 3, plainLayerOps);
   await checkGrad('maeDecoder', (enc) => dec.loss(enc as tf.Tensor2D, t, 2), [randn([6, 4], 20)], 1e-2, 3e-2);
   store.dispose();
 });

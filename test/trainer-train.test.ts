@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../models/backend.js';
 import { resolveConfig, type PartialTrainConfig } from '../models/config.js';
-import { FlipModel } from '../models/flip-model.js';
+import { buildModel } from '../models/engine/select.js';
 import { DataOrder, train } from '../models/train.js';
 
 test('same seed -> same data order and initial weights; different seed -> different', async () => {
@@ -16,7 +16,7 @@ test('same seed -> same data order and initial weights; different seed -> differ
   assert.deepEqual([...a.slice(0, 100)].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i), 'first epoch is a permutation');
 
   const weights = async (seed: number) => {
-    const m = new FlipModel(resolveConfig({ seed, model: { preset: 'tiny' } }), 50, 0);
+    const m = buildModel(resolveConfig({ seed, model: { preset: 'tiny' } }), 50, 0);
     const out = await Promise.all(m.store.params.map((p) => p.variable.data()));
     const names = m.store.params.map((p) => p.name);
     m.dispose();
@@ -30,8 +30,8 @@ test('same seed -> same data order and initial weights; different seed -> differ
   const proj = w1.names.indexOf('image.proj');
   assert.notDeepEqual(w1.values[proj], w3.values[proj]);
   // Two live models of the same seed in one process (tfjs registers variable names globally).
-  const a1 = new FlipModel(resolveConfig({ seed: 3, model: { preset: 'tiny' } }), 50, 0);
-  const a2 = new FlipModel(resolveConfig({ seed: 3, model: { preset: 'tiny' } }), 50, 0);
+  const a1 = buildModel(resolveConfig({ seed: 3, model: { preset: 'tiny' } }), 50, 0);
+  const a2 = buildModel(resolveConfig({ seed: 3, model: { preset: 'tiny' } }), 50, 0);
   assert.deepEqual(Array.from(await a1.imageProj.data()), Array.from(await a2.imageProj.data()));
   a1.dispose();
   a2.dispose();

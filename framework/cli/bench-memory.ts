@@ -5,26 +5,19 @@
  * by doubling then bisection the largest batch whose training step fits, at image mask 0, 0.5 and 0.75, for the
  * DEFAULTS config ('small' preset, 32x32 images, 64 patches, text length 16, no text masking), on synthetic data.
  *
- * Memory of a step = what train() reports as peak_memory_bytes (profiledTrainStep): on the tfjs path the peak of
+ * Memory of a step = what train() reports as peak_memory_bytes (Engine.profiledStep): on the autodiff engine the peak of
  * tf.memory().numBytes over the step's kernels (forward, backward, AdamW update; from tf.profile, so the activations
- * kept for the backward pass are counted at their high point), on the engine-free native path the tensors plus that
- * path's activation and gradient buffers (all held at once); either way plus the native kernels' scratch buffers and
+ * kept for the backward pass are counted at their high point), on the native engine the tensors plus that
+ * engine's activation and gradient buffers (all held at once); either way plus the native kernels' scratch buffers and
  * the AdamW moments when they live outside tfjs (the wasm backend keeps them in JS arrays: 2 x 4 bytes per
  * parameter). Peak memory grows monotonically with the batch, so bisection is sound.
  * Each probe runs one step of a fresh model (the peak does not depend on the values, only on the shapes).
  */
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../models/backend.js';
-import { DEFAULTS, deepMerge, type BackendName, type TrainConfig } from '../../models/config.js';
-import type { Example } from '../../models/data/dataset.js';
-import { FlipModel } from '../../models/flip-model.js';
-import { AdamW } from '../../models/optimizer.js';
-import { makeRng } from '../../models/random.js';
-import { buildTrainBatch, profiledTrainStep } from '../../models/train.js';
-import { loadNativeAddon } from '../../models/kernels/native/addon.js';
-import { keepCount } from '../../models/vit.js';
+import { DEFAULTS, deepMerge, loadNativeAddon, loadTrainer, makeRng, type BackendName, type Example, type TrainConfig } from '../../models/index.js';
 
 const RATIOS = [0, 0.5, 0.75];
+const { buildModel, buildTrainBatch, createEngine, keepCount, selectBackend } = await loadTrainer();
 /** Batches are searched to multiples of this (a finer answer costs a probe per halving). */
 const RESOLUTION = 1;
 /** Doubling starts here; the contrastive loss needs at least 2 pairs. */
@@ -75,8 +68,9 @@ interface Probe {
 /** Peak bytes of one training step of a fresh DEFAULTS model at `ratio` and `batch`. */
 async function probe(base: TrainConfig, ratio: number, batch: number): Promise<Probe> {
   const config = deepMerge<TrainConfig>(base, { mask: { image_ratio: ratio }, train: { batch_size: batch } });
-  const model = new FlipModel(config, config.model.text.vocab_size, 0);
-  const optimizer = new AdamW(model.store.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 });
+  const model = buildModel(config, config.model.text.vocab_size, 0);
+  const engine = createEngine(model);
+  const optimizer = engine.createOptimizer({ beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 });
   const rng = makeRng(batch * 31 + Math.round(ratio * 100));
   const t0 = performance.now();
   try {
@@ -86,7 +80,7 @@ async function probe(base: TrainConfig, ratio: number, batch: number): Promise<P
     // not count against this one.
     loadNativeAddon().addon?.releaseScratch();
     // The step's peak as train() reports it (tensor peak or the native path's buffers, plus the kernels' scratch).
-    const { out, bytes } = await profiledTrainStep(model, optimizer, data, 1e-4);
+    const { out, bytes } = await engine.profiledStep(data, optimizer, 1e-4);
     out.dispose();
     const hostMoments = tf.getBackend() === 'wasm' ? 2 * 4 * model.store.count() : 0;
     return { batch, bytes: bytes + hostMoments, seconds: (performance.now() - t0) / 1000 };

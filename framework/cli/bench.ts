@@ -6,17 +6,11 @@
  * one-step jobs in child processes: wall time minus training and evaluation). Needs no dataset.
  */
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../models/backend.js';
-import { DEFAULTS, PRESET_NAMES, resolveConfig, type BackendName, type TrainConfig } from '../../models/config.js';
-import { FlipModel } from '../../models/flip-model.js';
-import { estimateTrainCost } from '../../models/flops.js';
-import { AdamW } from '../../models/optimizer.js';
-import { makeRng } from '../../models/random.js';
-import { buildTrainBatch, trainStep } from '../../models/train.js';
-import type { Example } from '../../models/data/dataset.js';
+import { DEFAULTS, PRESET_NAMES, estimateTrainCost, loadTrainer, makeRng, resolveConfig, type AdamW, type BackendName, type Engine, type Example, type TrainConfig } from '../../models/index.js';
 import { measureOverhead } from '../run/measure-overhead.js';
 
 const RATIOS = [0, 0.5, 0.75];
+const { buildModel, buildTrainBatch, createEngine, selectBackend, trainStep } = await loadTrainer();
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -55,15 +49,15 @@ class Runner {
   readonly cpu: number[] = [];
   /** Seconds until trainStep returns: on an asynchronous backend (webgpu) the work is then queued, not done. */
   readonly enqueue: number[] = [];
-  private readonly model: FlipModel;
+  readonly engine: Engine;
   private readonly optimizer: AdamW;
   private readonly rng = makeRng(1);
   private readonly data: ReturnType<typeof syntheticBatch>;
 
   constructor(readonly config: TrainConfig) {
     const vocab = config.model.text.vocab_size;
-    this.model = new FlipModel(config, vocab, 0);
-    this.optimizer = new AdamW(this.model.store.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 });
+    this.engine = createEngine(buildModel(config, vocab, 0));
+    this.optimizer = this.engine.createOptimizer({ beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 });
     this.data = syntheticBatch(config, vocab, this.rng);
   }
 
@@ -71,8 +65,8 @@ class Runner {
   async step(record: boolean): Promise<void> {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
-    const batch = buildTrainBatch(this.config, this.data.examples, this.data.ids, this.model, this.rng);
-    const { out } = trainStep(this.model, this.optimizer, batch, 1e-4);
+    const batch = buildTrainBatch(this.config, this.data.examples, this.data.ids, this.engine.model, this.rng);
+    const { out } = trainStep(this.engine, this.optimizer, batch, 1e-4);
     const queued = performance.now();
     await out.data();
     out.dispose();
@@ -86,7 +80,7 @@ class Runner {
 
   dispose(): void {
     this.optimizer.dispose();
-    this.model.dispose();
+    this.engine.model.dispose();
   }
 }
 
@@ -165,6 +159,7 @@ async function main(): Promise<void> {
       );
     }
   });
+  const engine = runners[0].engine.name;
   runners.forEach((runner) => runner.dispose());
   const mm = await matmulGflops();
   const ratios = Object.fromEntries(RATIOS.map((r) => [String(r), stepSecondsByRatio[String(r)] / stepSecondsByRatio['0']]));
@@ -173,9 +168,9 @@ async function main(): Promise<void> {
   const overhead = process.argv.includes('--no-overhead') ? [] : await measureOverhead(3);
   const overheadMedian = overhead.length ? median(overhead.map((o) => o.overhead_seconds)) : null;
   if (json) {
-    console.log(JSON.stringify({ backend: info.backend, device: info.device, preset, batch_size: batchSize, step_seconds: stepSecondsByRatio, enqueue_seconds: enqueueSecondsByRatio, ratio_to_mask0: ratios, cpu_step_seconds: cpuSecondsByRatio, cpu_ratio_to_mask0: cpuRatios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, steps, warmup, block, job_overhead_seconds: overheadMedian, job_overhead_samples: overhead }));
+    console.log(JSON.stringify({ backend: info.backend, device: info.device, engine, preset, batch_size: batchSize, step_seconds: stepSecondsByRatio, enqueue_seconds: enqueueSecondsByRatio, ratio_to_mask0: ratios, cpu_step_seconds: cpuSecondsByRatio, cpu_ratio_to_mask0: cpuRatios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, steps, warmup, block, job_overhead_seconds: overheadMedian, job_overhead_samples: overhead }));
   } else {
-    console.log(`model preset ${preset}, batch ${batchSize}; backend ${info.backend} (${info.device}); plain matMul [1024x768]x[768x768]: ${mm.toFixed(1)} GFLOP/s`);
+    console.log(`model preset ${preset}, batch ${batchSize}; backend ${info.backend} (${info.device}), engine ${engine}; plain matMul [1024x768]x[768x768]: ${mm.toFixed(1)} GFLOP/s`);
     for (const o of overhead) {
       console.log(`sweep job overhead: ${o.overhead_seconds.toFixed(2)} s (wall ${o.wall_seconds.toFixed(2)} s - train ${o.train_seconds.toFixed(2)} s - eval ${o.eval_seconds.toFixed(2)} s; of which setup in the job ${o.setup_seconds.toFixed(2)} s)`);
     }

@@ -1,8 +1,7 @@
 /** `npm run sweep -- SPEC [flags]`: validate a spec, expand its grid, and run (or, with --dry-run, list) its jobs. */
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { checkConfig } from '../../models/check-config.js';
-import { estimateTrainCost } from '../../models/flops.js';
+import { checkConfig, estimateTrainCost } from '../../models/index.js';
 import { expandGrid } from '../grid/expand.js';
 import { preflightData } from '../grid/preflight.js';
 import type { Job } from '../grid/job.js';

@@ -3,7 +3,7 @@
  * `exclude:` matches, plus `include:` cells, times the seeds. Each cell is resolved against the trainer's defaults and
  * hashed; cells with the same resolved config collapse into the first.
  */
-import { resolveConfig, type PartialTrainConfig, type TrainConfig } from '../../models/config.js';
+import { resolveConfig, type PartialTrainConfig, type TrainConfig } from '../../models/index.js';
 import { setPath } from '../spec/config-paths.js';
 import { cellKey, labelOf } from '../spec/label.js';
 import { SpecError, type Location, type SpecProblem } from '../spec/spec-error.js';

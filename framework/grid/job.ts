@@ -1,5 +1,5 @@
 /** A cell of the grid: one training run. */
-import type { TrainConfig } from '../../models/config.js';
+import type { TrainConfig } from '../../models/index.js';
 import type { Location } from '../spec/spec-error.js';
 
 export interface Job {

@@ -2,8 +2,7 @@
  * Checks before any training starts that each distinct data setting of the grid can be loaded (a missing folder, a
  * corrupt image, Fashion-MNIST not installed): one bad path must not surface only hours into a sweep.
  */
-import { loadDataset } from '../../models/data/load.js';
-import { ConfigError } from '../../models/events.js';
+import { ConfigError, loadDataset } from '../../models/index.js';
 import { cellKey } from '../spec/label.js';
 import type { SpecProblem } from '../spec/spec-error.js';
 import type { ExperimentSpec } from '../spec/types.js';

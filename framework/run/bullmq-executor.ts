@@ -20,7 +20,7 @@
  */
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { TrainConfig } from '../../models/config.js';
+import type { TrainConfig } from '../../models/index.js';
 import type { Executor, JobExtras, JobOutcome } from './executor.js';
 import { RerunFilter, isJobOutcome, jobKey } from './job-runner-core.js';
 import type { JobMessage } from './messages.js';

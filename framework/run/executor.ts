@@ -1,5 +1,5 @@
 /** Where jobs run. The runner owns scheduling and storage; an executor only runs one job and reports its messages. */
-import type { TrainConfig } from '../../models/config.js';
+import type { TrainConfig } from '../../models/index.js';
 import type { JobMessage } from './messages.js';
 
 export type JobOutcome =

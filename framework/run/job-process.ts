@@ -3,10 +3,7 @@
  * trainer (or, with evaluate_checkpoint, only evaluates saved weights) and streams its events back over IPC.
  * Exit code 0 after a result, 1 after an error.
  */
-import type { TrainConfig } from '../../models/config.js';
-import { evaluateCheckpoint } from '../../models/evaluate-checkpoint.js';
-import { ConfigError, type TrainEvents } from '../../models/events.js';
-import { train } from '../../models/train.js';
+import { ConfigError, loadTrainer, type TrainConfig, type TrainEvents } from '../../models/index.js';
 import { applyFault, faultFromEnv } from './fault-injection.js';
 import type { JobMessage, JobRequest } from './messages.js';
 
@@ -31,6 +28,7 @@ async function run(request: JobRequest): Promise<number> {
       onEval: (step, metrics) => void send({ type: 'eval', step, metrics }),
       onLog: (message) => void send({ type: 'log', message }),
     };
+    const { evaluateCheckpoint, train } = await loadTrainer();
     const result = request.evaluate_checkpoint
       ? await evaluateCheckpoint(config, request.evaluate_checkpoint, events)
       : await train(config, events, request.checkpoint_dir ? { checkpointDir: request.checkpoint_dir } : {});

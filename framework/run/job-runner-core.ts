@@ -8,7 +8,7 @@
  * k-th step message of a rerun stands for the k-th of the first start; counting messages (not step numbers) stays
  * right if a phase restarts its step numbering.
  */
-import type { TrainConfig } from '../../models/config.js';
+import type { TrainConfig } from '../../models/index.js';
 import { configHash } from '../grid/config-hash.js';
 import type { JobExtras, JobOutcome } from './executor.js';
 import type { JobMessage } from './messages.js';

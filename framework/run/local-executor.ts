@@ -1,8 +1,7 @@
 /** Runs each job in a child Node process on this machine (the trainer in framework/run/job-process.ts). */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { TrainConfig } from '../../models/config.js';
-import { ADDON_PATH } from '../../models/kernels/native/addon.js';
+import { ADDON_PATH, type TrainConfig } from '../../models/index.js';
 import type { Executor, JobExtras, JobOutcome } from './executor.js';
 import { jobBundle } from './job-bundle.js';
 import type { JobMessage, JobRequest } from './messages.js';

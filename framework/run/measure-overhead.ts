@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveConfig } from '../../models/config.js';
+import { resolveConfig } from '../../models/index.js';
 import { ResultStore } from '../store/result-store.js';
 import { LocalExecutor } from './local-executor.js';
 

@@ -6,7 +6,7 @@ import PQueue from 'p-queue';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { TrainConfig } from '../../models/config.js';
+import type { TrainConfig } from '../../models/index.js';
 import type { Job } from '../grid/job.js';
 import { labelsText } from '../spec/label.js';
 import type { ResultStore, MetricPoint } from '../store/result-store.js';

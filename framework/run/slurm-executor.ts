@@ -21,7 +21,7 @@ import { execFile } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TrainConfig } from '../../models/config.js';
+import type { TrainConfig } from '../../models/index.js';
 import type { Executor, JobExtras, JobOutcome } from './executor.js';
 import { RerunFilter, isJobOutcome, jobKey } from './job-runner-core.js';
 import type { JobMessage } from './messages.js';

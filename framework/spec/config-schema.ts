@@ -3,7 +3,7 @@
  * Defaults are read from models/config.ts DEFAULTS so they cannot drift; test/config-schema.test.ts proves that every
  * field of DEFAULTS is described here and nothing else is.
  */
-import { DEFAULTS, PRESET_NAMES } from '../../models/config.js';
+import { DEFAULTS, PRESET_NAMES } from '../../models/index.js';
 
 type Schema = Record<string, unknown>;
 

@@ -5,7 +5,7 @@
  */
 import { dirname, resolve, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { deepMerge, type PartialTrainConfig } from '../../models/config.js';
+import { deepMerge, type PartialTrainConfig } from '../../models/index.js';
 import type { ReportSpec } from '../store/types.js';
 import { CONFIG_PATHS, flattenConfig, isConfigGroup, isConfigPath, setPath } from './config-paths.js';
 import { labelOf } from './label.js';

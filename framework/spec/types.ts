@@ -1,5 +1,5 @@
 /** A spec after parsing, `extends:`, `--set` and validation: what grid expansion works from. */
-import type { PartialTrainConfig } from '../../models/config.js';
+import type { PartialTrainConfig } from '../../models/index.js';
 import type { ReportSpec } from '../store/types.js';
 import type { Location } from './spec-error.js';
 

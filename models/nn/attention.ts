@@ -4,8 +4,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMulPlain } from '../kernels/batch-matmul-wasm.js';
-import { nativeAttentionCore } from '../kernels/native/ops.js';
-import { nativeKernelsActive } from '../kernels/native/register.js';
 import { linear } from './linear.js';
 import type { ParamStore } from './params.js';
 
@@ -62,10 +60,6 @@ export function attention(p: AttentionParams, x: tf.Tensor2D, batch: number, tok
   const q2 = linear(x, p.wq as tf.Tensor2D, p.bq as tf.Tensor1D); // [B*T, D]
   const k2 = linear(x, p.wk as tf.Tensor2D, p.bk as tf.Tensor1D); // [B*T, D]
   const v2 = linear(x, p.wv as tf.Tensor2D, p.bv as tf.Tensor1D); // [B*T, D]
-  if (nativeKernelsActive()) {
-    // Per-head products straight on the token-major projections: no head split/merge transposes.
-    return linear(nativeAttentionCore(q2, k2, v2, keyBias, batch, tokens, h), p.wo as tf.Tensor2D, p.bo as tf.Tensor1D);
-  }
   const q = tf.reshape(tf.transpose(tf.reshape(tf.mul(q2, 1 / Math.sqrt(dh)), [batch, tokens, h, dh]), [0, 2, 1, 3]), [batch * h, tokens, dh]) as tf.Tensor3D; // [B*H, T, dh]
   const kT = tf.reshape(tf.transpose(tf.reshape(k2, [batch, tokens, h, dh]), [0, 2, 3, 1]), [batch * h, dh, tokens]) as tf.Tensor3D; // [B*H, dh, T]
   const v = tf.reshape(tf.transpose(tf.reshape(v2, [batch, tokens, h, dh]), [0, 2, 1, 3]), [batch * h, tokens, dh]) as tf.Tensor3D; // [B*H, T, dh]

@@ -1,11 +1,12 @@
-/** Pre-LN transformer block and stack: x + attn(ln1(x)), then x + mlp(ln2(x)); tokens flattened as [B*T, D]. */
-import * as tf from '@tensorflow/tfjs';
+/**
+ * Parameters of pre-LN transformer blocks (x + attn(ln1(x)), then x + mlp(ln2(x)); tokens flattened as [B*T, D]).
+ * The stack itself runs as LayerOps.blocks (models/nn/layer-ops.ts) or inside an engine's own kernels.
+ */
+import type * as tf from '@tensorflow/tfjs';
 import type { TransformerShape } from '../config.js';
-import { attention, makeAttention, type AttentionParams } from './attention.js';
-import { nativeAttentionSublayer, nativeMlpSublayer } from '../kernels/native/ops.js';
-import { nativeKernelsActive } from '../kernels/native/register.js';
-import { layerNorm, LN_EPS } from './layernorm.js';
-import { makeMlp, mlp, type MlpParams } from './mlp.js';
+import { makeAttention, type AttentionParams } from './attention.js';
+import type { LayerOps } from './layer-ops.js';
+import { makeMlp, type MlpParams } from './mlp.js';
 import type { ParamStore } from './params.js';
 
 export interface LayerNormParams {
@@ -17,8 +18,8 @@ export function makeLayerNorm(store: ParamStore, prefix: string, width: number):
   return { gamma: store.constant(`${prefix}.gamma`, [width], 1, false), beta: store.constant(`${prefix}.beta`, [width], 0, false) };
 }
 
-export function applyLayerNorm(p: LayerNormParams, x: tf.Tensor2D): tf.Tensor2D {
-  return layerNorm(x, p.gamma as tf.Tensor1D, p.beta as tf.Tensor1D);
+export function applyLayerNorm(ops: LayerOps, p: LayerNormParams, x: tf.Tensor2D): tf.Tensor2D {
+  return ops.layerNorm(x, p.gamma as tf.Tensor1D, p.beta as tf.Tensor1D);
 }
 
 export interface BlockParams {
@@ -40,22 +41,4 @@ export function makeBlocks(store: ParamStore, prefix: string, shape: Transformer
     });
   }
   return blocks;
-}
-
-/** x [B*T, D] -> [B*T, D]. */
-export function runBlocks(blocks: BlockParams[], x: tf.Tensor2D, batch: number, tokens: number, keyBias: tf.Tensor4D | null): tf.Tensor2D {
-  let h = x;
-  if (nativeKernelsActive()) {
-    // Each half block is one native kernel each way (the same arithmetic as below).
-    for (const b of blocks) {
-      h = nativeAttentionSublayer(h, b.ln1, b.attn, keyBias, batch, tokens, LN_EPS);
-      h = nativeMlpSublayer(h, b.ln2, b.mlp, LN_EPS);
-    }
-    return h;
-  }
-  for (const b of blocks) {
-    h = tf.add(h, attention(b.attn, applyLayerNorm(b.ln1, h), batch, tokens, keyBias));
-    h = tf.add(h, mlp(b.mlp, applyLayerNorm(b.ln2, h)));
-  }
-  return h;
 }

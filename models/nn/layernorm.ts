@@ -1,8 +1,6 @@
 /** LayerNorm over the last axis of a 2-D tensor with a hand-written gradient (all reductions along the inner axis;
  * gamma/beta gradients as ones-vector products). */
 import * as tf from '@tensorflow/tfjs';
-import { nativeLayerNorm } from '../kernels/native/ops.js';
-import { nativeKernelsActive } from '../kernels/native/register.js';
 
 export const LN_EPS = 1e-5;
 
@@ -35,6 +33,5 @@ const layerNormOp = tf.customGrad((x, gamma, beta, save) => {
 /** x [N, D], gamma [D], beta [D] -> [N, D]. */
 export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D): tf.Tensor2D {
   if (x.rank !== 2 || x.shape[1] !== gamma.shape[0]) throw new Error(`layerNorm: expected x [N, ${gamma.shape[0]}], got [${x.shape}]`);
-  if (nativeKernelsActive()) return nativeLayerNorm(x, gamma, beta, LN_EPS);
   return layerNormOp(x, gamma, beta) as tf.Tensor2D;
 }

@@ -4,8 +4,6 @@
  * gradient is a ones-vector product instead of a sum over the outer axis.
  */
 import * as tf from '@tensorflow/tfjs';
-import { nativeLinear } from '../kernels/native/ops.js';
-import { nativeKernelsActive } from '../kernels/native/register.js';
 
 function onesRow(n: number): tf.Tensor2D {
   return tf.ones([1, n]);
@@ -47,7 +45,6 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
   if (x.rank !== 2 || x.shape[1] !== w.shape[0]) {
     throw new Error(`linear: expected x [N, ${w.shape[0]}], got [${x.shape}]`);
   }
-  if (nativeKernelsActive()) return nativeLinear(x, w, b);
   return (b ? linearWithBias(x, w, b) : matMul2d(x, w)) as tf.Tensor2D;
 }
 

@@ -6,8 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TransformerShape } from '../config.js';
-import { applyLayerNorm, makeBlocks, makeLayerNorm, runBlocks, type BlockParams, type LayerNormParams } from './block.js';
-import { linear } from './linear.js';
+import { applyLayerNorm, makeBlocks, makeLayerNorm, type BlockParams, type LayerNormParams } from './block.js';
+import type { LayerOps } from './layer-ops.js';
 import type { ParamStore } from './params.js';
 import { sinCos2d } from './positions.js';
 
@@ -67,7 +67,7 @@ export class MaeDecoder {
   /** [L+1, Dd] host table: zero for CLS, then the sin-cos rows. */
   private readonly positionRows: Float32Array;
 
-  constructor(store: ParamStore, readonly cfg: TransformerShape, encoderWidth: number, readonly gridSize: number, readonly patchValues: number) {
+  constructor(store: ParamStore, readonly cfg: TransformerShape, encoderWidth: number, readonly gridSize: number, readonly patchValues: number, private readonly ops: LayerOps) {
     this.embedW = store.xavier('decoder.embed.w', encoderWidth, cfg.width);
     this.embedB = store.constant('decoder.embed.b', [cfg.width], 0, false);
     this.maskToken = store.normal('decoder.mask_token', [1, cfg.width], 0.02, false);
@@ -86,14 +86,14 @@ export class MaeDecoder {
     const dd = this.cfg.width;
     const removed = t.weight.reduce((a, w) => a + w, 0);
     if (removed === 0) return tf.scalar(0);
-    const z = linear(encoded, this.embedW as tf.Tensor2D, this.embedB as tf.Tensor1D); // [B*(K+1), Dd]
+    const z = this.ops.linear(encoded, this.embedW as tf.Tensor2D, this.embedB as tf.Tensor1D); // [B*(K+1), Dd]
     const withMask = tf.concat([z, this.maskToken], 0); // [B*(K+1)+1, Dd]
     const full = tf.gather(withMask, tf.tensor1d(t.sourceRows, 'int32')) as tf.Tensor2D; // [B*(L+1), Dd]
     const pos = new Float32Array(batch * (l + 1) * dd);
     for (let b = 0; b < batch; b++) pos.set(this.positionRows, b * (l + 1) * dd);
     const x = tf.add(full, tf.tensor2d(pos, [batch * (l + 1), dd])) as tf.Tensor2D;
-    const h = applyLayerNorm(this.ln, runBlocks(this.blocks, x, batch, l + 1, null)); // [B*(L+1), Dd]
-    const pred = linear(h, this.predW as tf.Tensor2D, this.predB as tf.Tensor1D); // [B*(L+1), P*P*3]
+    const h = applyLayerNorm(this.ops, this.ln, this.ops.blocks(this.blocks, x, batch, l + 1, null)); // [B*(L+1), Dd]
+    const pred = this.ops.linear(h, this.predW as tf.Tensor2D, this.predB as tf.Tensor1D); // [B*(L+1), P*P*3]
     return maskedPatchLoss(pred, t);
   }
 }

@@ -1,7 +1,5 @@
 /** Transformer MLP: linear -> GELU (sigmoid approximation x * sigmoid(1.702 x), as OpenAI CLIP) -> linear. */
 import * as tf from '@tensorflow/tfjs';
-import { nativeQuickGelu } from '../kernels/native/ops.js';
-import { nativeKernelsActive } from '../kernels/native/register.js';
 import { linear } from './linear.js';
 import type { ParamStore } from './params.js';
 
@@ -38,6 +36,6 @@ export const quickGelu = tf.customGrad((x, save) => {
 /** x [N, D] -> [N, D]. */
 export function mlp(p: MlpParams, x: tf.Tensor2D): tf.Tensor2D {
   const pre = linear(x, p.w1 as tf.Tensor2D, p.b1 as tf.Tensor1D); // [N, M]
-  const hdn = nativeKernelsActive() ? nativeQuickGelu(pre) : quickGelu(pre);
+  const hdn = quickGelu(pre);
   return linear(hdn, p.w2 as tf.Tensor2D, p.b2 as tf.Tensor1D); // [N, D]
 }

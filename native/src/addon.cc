@@ -235,27 +235,6 @@ napi_value LayerNormBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// quickGeluForward(x, y, count)
-napi_value QuickGeluForward(napi_env env, napi_callback_info info) {
-  Args in(env, info, "quickGeluForward", 3);
-  const int64_t count = in.integer(2, "count");
-  const float* x = in.floats(0, "x", count);
-  float* y = in.floats(1, "y", count);
-  if (in.ok()) quick_gelu_forward(x, y, count);
-  return nullptr;
-}
-
-// quickGeluBackward(dy, x, dx, count)
-napi_value QuickGeluBackward(napi_env env, napi_callback_info info) {
-  Args in(env, info, "quickGeluBackward", 4);
-  const int64_t count = in.integer(3, "count");
-  const float* dy = in.floats(0, "dy", count);
-  const float* x = in.floats(1, "x", count);
-  float* dx = in.floats(2, "dx", count);
-  if (in.ok()) quick_gelu_backward(dy, x, dx, count);
-  return nullptr;
-}
-
 AttentionShape attention_shape(Args& in, size_t first) {
   AttentionShape s;
   s.batch = in.integer(first, "batch");
@@ -266,39 +245,6 @@ AttentionShape attention_shape(Args& in, size_t first) {
   return s;
 }
 
-// attentionForward(q, k, v, keyBias | null, out, probs, batch, tokens, heads, headDim, scale)
-napi_value AttentionForward(napi_env env, napi_callback_info info) {
-  Args in(env, info, "attentionForward", 11);
-  const AttentionShape s = attention_shape(in, 6);
-  const int64_t rows = s.batch * s.tokens * s.heads * s.head_dim;
-  const float* q = in.floats(0, "q", rows);
-  const float* k = in.floats(1, "k", rows);
-  const float* v = in.floats(2, "v", rows);
-  const float* key_bias = in.optional_floats(3, "keyBias", s.batch * s.tokens);
-  float* out = in.floats(4, "out", rows);
-  float* probs = in.floats(5, "probs", s.batch * s.heads * s.tokens * s.tokens);
-  if (in.ok()) attention_forward(s, q, k, v, key_bias, out, probs);
-  return nullptr;
-}
-
-// attentionBackward(q, k, v, probs, dout, dq, dk, dv, batch, tokens, heads, headDim, scale)
-napi_value AttentionBackward(napi_env env, napi_callback_info info) {
-  Args in(env, info, "attentionBackward", 13);
-  const AttentionShape s = attention_shape(in, 8);
-  const int64_t rows = s.batch * s.tokens * s.heads * s.head_dim;
-  const float* q = in.floats(0, "q", rows);
-  const float* k = in.floats(1, "k", rows);
-  const float* v = in.floats(2, "v", rows);
-  const float* probs = in.floats(3, "probs", s.batch * s.heads * s.tokens * s.tokens);
-  const float* dout = in.floats(4, "dout", rows);
-  float* dq = in.floats(5, "dq", rows);
-  float* dk = in.floats(6, "dk", rows);
-  float* dv = in.floats(7, "dv", rows);
-  if (in.ok()) attention_backward(s, q, k, v, probs, dout, dq, dk, dv);
-  return nullptr;
-}
-
-// adamwStep(p[], g[], m[], v[], out[], weightDecay, lr, beta1, beta2, eps, c1, c2, vFloor): every parameter tensor's
 // update in one call; weightDecay holds one value per tensor; out[i] may be p[i] itself (in place).
 napi_value AdamwStep(napi_env env, napi_callback_info info) {
   Args in(env, info, "adamwStep", 13);
@@ -785,10 +731,6 @@ napi_value Init(napi_env env, napi_value exports) {
       {"columnSums", nullptr, ColumnSums, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNormForward", nullptr, LayerNormForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNormBackward", nullptr, LayerNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"quickGeluForward", nullptr, QuickGeluForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"quickGeluBackward", nullptr, QuickGeluBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"attentionForward", nullptr, AttentionForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"attentionBackward", nullptr, AttentionBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamwStep", nullptr, AdamwStep, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionSublayerForward", nullptr, AttentionSublayerForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionSublayerBackward", nullptr, AttentionSublayerBackward, nullptr, nullptr, nullptr, napi_default, nullptr},

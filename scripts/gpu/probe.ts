@@ -4,7 +4,9 @@
  * Prints one JSON object.
  */
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../models/backend.js';
+import { loadTrainer } from '../../models/index.js';
+
+const { selectBackend } = await loadTrainer();
 
 const out: Record<string, unknown> = { node: process.version, flip_device: process.env.FLIP_DEVICE ?? null };
 const autoLog: string[] = [];

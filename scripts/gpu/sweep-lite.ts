@@ -5,8 +5,7 @@
  * median step seconds (the first, compiling step left out), losses and the final results.
  * Env: FLIP_BACKEND, FLIP_SWEEP_STEPS (default 30), FLIP_SWEEP_MASKS (default 0,0.5,0.75).
  */
-import { resolveConfig, type BackendName } from '../../models/config.js';
-import { train } from '../../models/train.js';
+import { loadTrainer, resolveConfig, type BackendName } from '../../models/index.js';
 
 const backend = (process.env.FLIP_BACKEND ?? 'webgpu') as BackendName;
 const steps = Number(process.env.FLIP_SWEEP_STEPS ?? 30);
@@ -19,6 +18,7 @@ for (const mask of masks) {
   let last = 0;
   const t0 = performance.now();
   try {
+    const { train } = await loadTrainer();
     const r = await train(config, {
       onStep: (_s, m) => {
         stepSeconds.push(m.elapsed_seconds - last);

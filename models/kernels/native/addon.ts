@@ -22,10 +22,6 @@ export interface NativeAddon {
   columnSums(x: F32, sums: F32, n: number, d: number): void;
   layerNormForward(x: F32, gamma: F32, beta: F32, eps: number, y: F32, xhat: F32, rstd: F32, n: number, d: number): void;
   layerNormBackward(dy: F32, xhat: F32, rstd: F32, gamma: F32, dx: F32, dgamma: F32, dbeta: F32, n: number, d: number): void;
-  quickGeluForward(x: F32, y: F32, count: number): void;
-  quickGeluBackward(dy: F32, x: F32, dx: F32, count: number): void;
-  attentionForward(q: F32, k: F32, v: F32, keyBias: F32 | null, out: F32, probs: F32, batch: number, tokens: number, heads: number, headDim: number, scale: number): void;
-  attentionBackward(q: F32, k: F32, v: F32, probs: F32, dout: F32, dq: F32, dk: F32, dv: F32, batch: number, tokens: number, heads: number, headDim: number, scale: number): void;
   /** Every parameter tensor's AdamW update in one call; weightDecay: one value per tensor; out[i] may be p[i] (in place). */
   adamwStep(p: F32[], g: F32[], m: F32[], v: F32[], out: F32[], weightDecay: F32, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number, vFloor: number): void;
   /** weights: lnGamma, lnBeta, wq, bq, wk, bk, wv, bv, wo, bo; saved: xhat, rstd, q, k, v, probs, ctx. */

@@ -1,7 +1,7 @@
 /**
- * The layers' ops on the native kernels (register.ts), each with its gradient: linear, LayerNorm, QuickGELU, the
- * attention core, and whole pre-LN sublayers (LayerNorm + attention or MLP + residual) as one kernel each way. models/nn uses them when nativeKernelsActive(); they compute what the plain ops there compute
- * (test/native-kernels.test.ts compares both).
+ * The layers' ops on the native kernels (register.ts), each with its gradient: linear, LayerNorm, and whole pre-LN
+ * sublayers (LayerNorm + attention or MLP + residual) as one kernel each way. nativeLayerOps (layer-ops.ts) builds the
+ * model's layers from them; they compute what the plain ops compute (test/native-kernels.test.ts compares both).
  */
 import * as tf from '@tensorflow/tfjs';
 import { ATTENTION_SAVED, ATTENTION_WEIGHTS, KERNELS, MLP_SAVED, MLP_WEIGHTS } from './register.js';
@@ -55,41 +55,9 @@ export function nativeLayerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Ten
   return op(x, gamma, beta) as tf.Tensor2D;
 }
 
-/** x sigmoid(1.702 x), element-wise. */
-export const nativeQuickGelu = tf.customGrad((x, save) => {
-  (save as tf.GradSaveFunc)([x as tf.Tensor]);
-  return {
-    value: run(KERNELS.quickGelu, { x: x as tf.Tensor }) as tf.Tensor,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [run(KERNELS.quickGeluGrad, { dy, x: saved[0] }) as tf.Tensor],
-  };
-}) as (x: tf.Tensor2D) => tf.Tensor2D;
-
 /** keyBias, when given, must hold one value per token row (batch * tokens, e.g. [B, 1, 1, T]). */
 export function checkKeyBias(keyBias: tf.Tensor | null, batch: number, tokens: number): void {
   if (keyBias && keyBias.size !== batch * tokens) throw new Error(`attention: keyBias has ${keyBias.size} values, expected batch ${batch} x tokens ${tokens}`);
-}
-
-/**
- * softmax(q k^T / sqrt(dh) + keyBias) v per sample and head, on token-major q, k, v [B*T, D] -> [B*T, D]. keyBias
- * (B*T values, e.g. [B, 1, 1, T]) is a constant: no gradient.
- */
-export function nativeAttentionCore(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, keyBias: tf.Tensor | null, batch: number, tokens: number, heads: number): tf.Tensor2D {
-  checkKeyBias(keyBias, batch, tokens);
-  const attrs = { batch, tokens, heads, scale: 1 / Math.sqrt(q.shape[1] / heads) };
-  const op = tf.customGrad((qi, ki, vi, save) => {
-    const inputs: Record<string, tf.Tensor> = { q: qi as tf.Tensor, k: ki as tf.Tensor, v: vi as tf.Tensor };
-    if (keyBias) inputs.keyBias = keyBias;
-    const [out, probs] = run(KERNELS.attention, inputs, attrs) as tf.Tensor[];
-    (save as tf.GradSaveFunc)([qi as tf.Tensor, ki as tf.Tensor, vi as tf.Tensor, probs]);
-    return {
-      value: out,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [qs, ks, vs, ps] = saved;
-        return run(KERNELS.attentionGrad, { q: qs, k: ks, v: vs, probs: ps, dy }, attrs) as tf.Tensor[];
-      },
-    };
-  });
-  return op(q, k, v) as tf.Tensor2D;
 }
 
 function named(names: readonly string[], tensors: tf.Tensor[]): Record<string, tf.Tensor> {
@@ -125,7 +93,7 @@ export interface SublayerNorm {
   beta: tf.Tensor;
 }
 
-/** h + attention(LN(h)) wo + bo on h [B*T, D]; keyBias as in nativeAttentionCore. */
+/** h + attention(LN(h)) wo + bo on h [B*T, D]; keyBias (B*T values, e.g. [B, 1, 1, T]) is a constant: no gradient. */
 export function nativeAttentionSublayer(
   h: tf.Tensor2D,
   ln: SublayerNorm,

@@ -13,10 +13,6 @@ export const KERNELS = {
   columnSums: 'FlipNativeColumnSums',
   layerNorm: 'FlipNativeLayerNorm',
   layerNormGrad: 'FlipNativeLayerNormGrad',
-  quickGelu: 'FlipNativeQuickGelu',
-  quickGeluGrad: 'FlipNativeQuickGeluGrad',
-  attention: 'FlipNativeAttention',
-  attentionGrad: 'FlipNativeAttentionGrad',
   attentionSublayer: 'FlipNativeAttentionSublayer',
   attentionSublayerGrad: 'FlipNativeAttentionSublayerGrad',
   mlpSublayer: 'FlipNativeMlpSublayer',
@@ -126,41 +122,6 @@ function fused(addon: NativeAddon): Record<string, tf.KernelFunc> {
       const outs = allocate(be, [[n, d], [d], [d]]);
       const [dx, dgamma, dbeta] = outs.map((o) => view(be, o, 'output'));
       addon.layerNormBackward(view(be, dy, 'dy'), view(be, xhat, 'xhat'), view(be, rstd, 'rstd'), view(be, gamma, 'gamma'), dx, dgamma, dbeta, n, d);
-      return outs;
-    },
-    [KERNELS.quickGelu]: ({ inputs, backend }) => {
-      const { x } = inputs as { x: tf.TensorInfo };
-      const be = backend as unknown as WasmBackendInternals;
-      const [y] = allocate(be, [x.shape]);
-      addon.quickGeluForward(view(be, x, 'x'), view(be, y, 'y'), product(x.shape));
-      return y;
-    },
-    [KERNELS.quickGeluGrad]: ({ inputs, backend }) => {
-      const { dy, x } = inputs as Record<string, tf.TensorInfo>;
-      const be = backend as unknown as WasmBackendInternals;
-      const [dx] = allocate(be, [x.shape]);
-      addon.quickGeluBackward(view(be, dy, 'dy'), view(be, x, 'x'), view(be, dx, 'dx'), product(x.shape));
-      return dx;
-    },
-    [KERNELS.attention]: ({ inputs, attrs, backend }) => {
-      const { q, k, v, keyBias } = inputs as Inputs as { q: tf.TensorInfo; k: tf.TensorInfo; v: tf.TensorInfo; keyBias?: tf.TensorInfo };
-      const { batch, tokens, heads, scale } = attrs as { batch: number; tokens: number; heads: number; scale: number };
-      const be = backend as unknown as WasmBackendInternals;
-      const [rows, d] = q.shape;
-      const outs = allocate(be, [[rows, d], [batch, heads, tokens, tokens]]);
-      const [out, probs] = outs.map((o) => view(be, o, 'output'));
-      const bias = keyBias ? view(be, keyBias, 'keyBias') : null;
-      addon.attentionForward(view(be, q, 'q'), view(be, k, 'k'), view(be, v, 'v'), bias, out, probs, batch, tokens, heads, d / heads, scale);
-      return outs;
-    },
-    [KERNELS.attentionGrad]: ({ inputs, attrs, backend }) => {
-      const { q, k, v, probs, dy } = inputs as Record<string, tf.TensorInfo>;
-      const { batch, tokens, heads, scale } = attrs as { batch: number; tokens: number; heads: number; scale: number };
-      const be = backend as unknown as WasmBackendInternals;
-      const d = q.shape[1];
-      const outs = allocate(be, [q.shape, q.shape, q.shape]);
-      const [dq, dk, dv] = outs.map((o) => view(be, o, 'output'));
-      addon.attentionBackward(view(be, q, 'q'), view(be, k, 'k'), view(be, v, 'v'), view(be, probs, 'probs'), view(be, dy, 'dy'), dq, dk, dv, batch, tokens, heads, d / heads, scale);
       return outs;
     },
   };

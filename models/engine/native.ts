@@ -1,16 +1,19 @@
 /**
- * The training loss and every parameter's gradient computed by calling the native kernels directly, in the order that
- * tfjs's autodiff runs them for FlipModel.loss (towers' inputs, both stacks side by side, the CLIP head, then back),
- * without the engine: no tape, no tensors for activations or gradients. The engine's bookkeeping for the ~14 kernels
- * of that path and their ~150 output tensors cost ~4 ms a step, a fixed cost that masking cannot shrink. Activations
- * and gradients live in buffers of this object, reused from step to step while the shapes stay the same; parameters
- * are read in place on the wasm heap. The kernels and their inputs are the same as on the tfjs path, so are the
- * results, bit for bit (test/native-kernels.test.ts checks it against that path and against the plain ops).
+ * The native engine: the training loss and every parameter's gradient computed by calling the native kernels
+ * directly (the towers' inputs, both towers' transformer stacks side by side in one call, the CLIP head, then back),
+ * outside tfjs: no tape, no tensors for activations or gradients. tfjs's bookkeeping for the ~14 kernels of that path
+ * and their ~150 output tensors cost ~4 ms a step, a fixed cost that masking cannot shrink. Activations and gradients
+ * live in buffers of this object, reused from step to step while the shapes stay the same; parameters are read in
+ * place on the wasm heap; AdamW reads the gradient arrays. Evaluation runs the model's forward pass on the native
+ * layer ops. test/engines.test.ts checks loss and gradients against the autodiff engine.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { FlipModel, ModelBatch } from './flip-model.js';
-import { loadNativeAddon, type NativeAddon } from './kernels/native/addon.js';
-import { nativeKernelsActive } from './kernels/native/register.js';
+import type { FlipModel, ModelBatch } from '../flip-model.js';
+import type { NativeAddon } from '../kernels/native/addon.js';
+import { nativeScratchBytes } from '../kernels/native/register.js';
+import { AdamW, type AdamWOptions } from '../optimizer.js';
+import type { VitTokens } from '../vit.js';
+import type { Engine, StepOutput } from './engine.js';
 import {
   backwardTempShapes,
   blockWeights,
@@ -23,10 +26,11 @@ import {
   stacksForwardArg,
   type LayerArrays,
   type StackSpec,
-} from './kernels/native/stacks.js';
-import { isWasmHeapBackend, type WasmBackendInternals } from './kernels/native/wasm-heap.js';
-import { LN_EPS } from './nn/layernorm.js';
-import { padKeyBias } from './text-encoder.js';
+} from '../kernels/native/stacks.js';
+import { isWasmHeapBackend, type WasmBackendInternals } from '../kernels/native/wasm-heap.js';
+import { LN_EPS } from '../nn/layernorm.js';
+import { LOGIT_SCALE_MAX } from '../flip-model.js';
+import { padKeyBias } from '../text-encoder.js';
 
 const floats = (shape: number[]) => new Float32Array(shape.reduce((a, b) => a * b, 1));
 
@@ -63,45 +67,91 @@ class StepBuffers {
   }
 }
 
-export class NativeLossAndGrads {
+/**
+ * Why the native engine cannot train this model, or null when it can: it needs the wasm backend, no MAE decoder, and
+ * both towers with blocks of one width (the stacks kernel packs both towers' rows into one output).
+ */
+export function nativeEngineUnsupported(model: FlipModel): string | null {
+  if (!isWasmHeapBackend(tf.backend())) return `the backend is '${tf.getBackend()}', not wasm`;
+  if (model.decoder) return 'the MAE decoder is on (loss.reconstruction_weight > 0)';
+  if (model.image.params.blocks.length === 0 || model.text.params.blocks.length === 0) return 'a tower has no transformer blocks';
+  if (model.image.cfg.width !== model.text.cfg.width) return `the towers' widths differ (${model.image.cfg.width} and ${model.text.cfg.width})`;
+  return null;
+}
+
+export class NativeEngine implements Engine {
+  readonly name = 'native' as const;
   /** One gradient buffer per parameter, in the order of model.store.params. */
   private readonly grads: Float32Array[];
   private readonly gradOf: Map<tf.Variable, Float32Array>;
   private buffers: StepBuffers | null = null;
+  /** The last lossAndGradients() call's loss, until update(). */
+  private heldLoss: number | null = null;
 
-  private constructor(
-    private readonly model: FlipModel,
+  /** The caller checks nativeEngineUnsupported(model) first (models/engine/select.ts). */
+  constructor(
+    readonly model: FlipModel,
     private readonly addon: NativeAddon,
   ) {
+    const why = nativeEngineUnsupported(model);
+    if (why) throw new Error(`NativeEngine: cannot train this model: ${why}`);
     this.grads = model.store.params.map((p) => new Float32Array(p.variable.size));
     this.gradOf = new Map(model.store.params.map((p, i) => [p.variable, this.grads[i]]));
   }
 
-  /**
-   * For a model this path can train: the native kernels on the wasm backend, no MAE decoder, both towers with blocks
-   * of one width (the stacks kernel packs both towers' rows). Null otherwise (the tfjs path then runs).
-   */
-  static for(model: FlipModel): NativeLossAndGrads | null {
-    const addon = nativeKernelsActive() ? loadNativeAddon().addon : null;
-    const image = model.image.params.blocks;
-    const text = model.text.params.blocks;
-    if (!addon || !isWasmHeapBackend(tf.backend()) || model.decoder || image.length === 0 || text.length === 0) return null;
-    if (model.image.cfg.width !== model.text.cfg.width) return null;
-    return new NativeLossAndGrads(model, addon);
+  createOptimizer(opts: AdamWOptions): AdamW {
+    return new AdamW(this.model.store.params, opts, this.addon);
+  }
+
+  lossAndGradients(batch: ModelBatch): void {
+    this.heldLoss = this.run(batch);
+  }
+
+  readGradients(): Float32Array[] {
+    if (this.heldLoss === null) throw new Error('NativeEngine.readGradients: no gradients held; call lossAndGradients(batch) first');
+    return this.grads.map((g) => g.slice());
+  }
+
+  update(optimizer: AdamW, lr: number): StepOutput {
+    const loss = this.heldLoss;
+    if (loss === null) throw new Error('NativeEngine.update: no gradients held; call lossAndGradients(batch) first');
+    this.heldLoss = null;
+    const bytes = tf.memory().numBytes + this.bytes();
+    optimizer.stepWithArrays(this.grads, lr);
+    // The clamp (two tfjs kernels) only on the steps where the scale left [0, log 100].
+    const logScale = this.logScale();
+    if (!(logScale >= 0 && logScale <= LOGIT_SCALE_MAX)) this.model.clampLogitScale();
+    return { out: tf.tensor1d([loss, this.logScale(), 0]), bytes };
+  }
+
+  async profiledStep(batch: ModelBatch, optimizer: AdamW, lr: number): Promise<StepOutput> {
+    // No kernels to profile: the step's memory is its buffers, all held at once, which update() counts, plus the
+    // kernels' scratch.
+    this.lossAndGradients(batch);
+    const { out, bytes } = this.update(optimizer, lr);
+    return { out, bytes: bytes + nativeScratchBytes() };
+  }
+
+  embedImages(tokens: VitTokens, size: number): tf.Tensor2D {
+    return this.model.embedImages(tokens, size);
+  }
+
+  embedTexts(ids: Int32Array, positions: Int32Array, size: number): tf.Tensor2D {
+    return this.model.embedTexts(ids, positions, size);
   }
 
   /** The log logit scale's current value, read in place on the wasm heap. */
-  logScale(): number {
+  private logScale(): number {
     return (tf.backend() as unknown as WasmBackendInternals).typedArrayFromHeap(this.model.logitScale)[0];
   }
 
-  /** Bytes of activations and gradients this path holds (not tensors: tf.memory() does not count them). */
-  bytes(): number {
+  /** Bytes of activations and gradients this engine holds (not tensors: tf.memory() does not count them). */
+  private bytes(): number {
     return (this.buffers?.bytes() ?? 0) + this.grads.reduce((n, g) => n + g.byteLength, 0);
   }
 
-  /** The loss of one batch and every parameter's gradient (model.store.params order; valid until the next call). */
-  run(batch: ModelBatch): { loss: number; grads: Float32Array[] } {
+  /** The loss of one batch; every parameter's gradient into this.grads. */
+  private run(batch: ModelBatch): number {
     const { model, addon } = this;
     const heap = tf.backend() as unknown as WasmBackendInternals;
     // Views of the parameters on the wasm heap. Nothing below allocates on that heap, so they stay valid.
@@ -146,7 +196,7 @@ export class NativeLossAndGrads {
     addon.stacksBackward(stacksBackwardArg(specs, weights, buf.dPacked, buf.saved, [buf.dhImage, buf.dhText], grads, buf.backwardTemps), halves);
     addon.patchEmbeddingBackward(pixels, buf.dhImage, g(ip.patchW), g(ip.patchB), g(ip.cls), size, imageTokens, img.patchValues, width);
     addon.tokenEmbeddingBackward(batch.ids, batch.positions, buf.dhText, g(tp.tokens), g(tp.positions), size * textTokens, vocab, context, width);
-    return { loss, grads: this.grads };
+    return loss;
   }
 
   private buffersFor(specs: StackSpec[], size: number, imageTokens: number, textTokens: number, width: number, embed: number): StepBuffers {

@@ -1,0 +1,50 @@
+/**
+ * An engine computes the training step of a FlipModel: the loss and every parameter's gradient for a batch, the
+ * AdamW update from those gradients, and the forward pass that evaluation embeds with. The trainer talks to the
+ * engine only through this interface; models/engine/select.ts is the one place where an engine is chosen:
+ * - 'autodiff': tfjs's autodiff over the model's layer ops (the reference, and the fallback for every case);
+ * - 'native':   the engine-free step on the native kernels (no tape, no tensors for activations or gradients);
+ * - 'webgpu':   planned (issue #17): a WebGPU plan built once per shape, one submit per step.
+ * Every engine's loss and gradients agree with the autodiff engine's on the same batch (test/engines.test.ts).
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { FlipModel, ModelBatch } from '../flip-model.js';
+import type { AdamW, AdamWOptions } from '../optimizer.js';
+import type { VitTokens } from '../vit.js';
+
+export const ENGINE_NAMES = ['autodiff', 'native'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+/** What one step leaves for the trainer. */
+export interface StepOutput {
+  /** [3]: loss, log logit scale after the update, reconstruction loss (0 without the MAE decoder); on the backend, so
+   * the caller reads all three with one data() call. */
+  out: tf.Tensor1D;
+  /** Bytes of the step's activations and gradients at their high point (tensors and the engine's own buffers). */
+  bytes: number;
+}
+
+export interface Engine {
+  readonly name: EngineName;
+  readonly model: FlipModel;
+  /** An AdamW over the model's parameters that this engine's update() can drive. */
+  createOptimizer(opts: AdamWOptions): AdamW;
+  /** The loss of one batch and every parameter's gradient, held by the engine until update() or the next call. */
+  lossAndGradients(batch: ModelBatch): void;
+  /** The held gradients as host arrays, in model.store.params order (for comparing engines; not on the hot path). */
+  readGradients(): Float32Array[];
+  /** AdamW at lr with the held gradients, then the logit-scale clamp; releases the gradients. */
+  update(optimizer: AdamW, lr: number): StepOutput;
+  /** One whole step with its memory high point measured exactly (the first step of a phase; the later ones have the
+   * same shapes). */
+  profiledStep(batch: ModelBatch, optimizer: AdamW, lr: number): Promise<StepOutput>;
+  /** Evaluation's forward pass: unit-length embeddings [B, E]. */
+  embedImages(tokens: VitTokens, size: number): tf.Tensor2D;
+  embedTexts(ids: Int32Array, positions: Int32Array, size: number): tf.Tensor2D;
+}
+
+/** One optimisation step. */
+export function trainStep(engine: Engine, optimizer: AdamW, batch: ModelBatch, lr: number): StepOutput {
+  engine.lossAndGradients(batch);
+  return engine.update(optimizer, lr);
+}
