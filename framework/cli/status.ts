@@ -56,7 +56,7 @@ if (name === undefined) {
       // A job never started has no log to show.
       if (job.attempts === 0) continue;
       const { lines, received } = store.logs(job.id, logLines);
-      const shown = lines.length === received ? `${received} log line${received === 1 ? '' : 's'}` : `log lines ${lines[0]?.seq ?? 0}-${received} of ${received}`;
+      const shown = lines.length === received ? `${received} log line${received === 1 ? '' : 's'}` : `${lines.length} of ${received} log lines`;
       console.log(`\njob ${job.id} ${labelsText(JSON.parse(job.labels) as Record<string, string>)} (${job.status}): ${lines.length === 0 ? 'no log lines' : shown}`);
       for (const text of logText(lines)) console.log(text);
     }
