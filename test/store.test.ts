@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ResultStore, StoreError } from '../framework/store/result-store.js';
+import { LOG_HEAD_LINES, LOG_LINE_CHARS, LOG_TAIL_LINES, ResultStore, StoreError } from '../framework/store/result-store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../framework/store/schema.js';
 import { spawn } from 'node:child_process';
 import { ROOT, tempDir } from './helpers.js';
@@ -116,6 +116,79 @@ test('store: a version-1 database is migrated in place and keeps its rows', () =
   assert.equal(job.status, 'done');
   assert.equal(job.source_job_id, null);
   store.close();
+});
+
+test('store: a version-2 database gains an empty job_logs table and keeps its jobs', () => {
+  const path = join(tempDir(), 'v2.db');
+  const db = new Database(path);
+  db.exec(MIGRATIONS[0]);
+  db.exec(MIGRATIONS[1]);
+  db.pragma('application_id = 1179404624');
+  db.pragma('user_version = 2');
+  db.prepare("INSERT INTO experiments (name, created_at, updated_at) VALUES ('old', 't', 't')").run();
+  db.prepare("INSERT INTO jobs (experiment_id, cell_index, config, config_hash, labels, seed, status, attempts) VALUES (1, 0, '{}', 'h', '{}', 0, 'done', 1)").run();
+  db.close();
+  // A reader cannot migrate: it says what to do.
+  assert.throws(() => ResultStore.open(path, { readonly: true }), /schema version 2; run a sweep once to migrate it/);
+  const store = ResultStore.open(path);
+  assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  assert.equal(store.job(1).status, 'done');
+  assert.deepEqual(store.logs(1), { lines: [], received: 0 });
+  store.appendLogs(1, [{ at: 't', message: 'after the migration' }]);
+  assert.deepEqual(store.logs(1).lines.map((l) => l.message), ['after the migration']);
+  store.close();
+});
+
+test('store: log lines are numbered per job, the last N can be read, and a new attempt clears them', () => {
+  const { store, experimentId, job } = freshStore();
+  const [other] = store.syncJobs(experimentId, [{ cell_index: 1, config: {}, config_hash: 'h2', labels: {}, seed: 0 }]);
+  store.startAttempt(job.id, { host: 'h', pid: 1, git_commit: null });
+  store.startAttempt(other.id, { host: 'h', pid: 1, git_commit: null });
+  store.appendLogs(job.id, [{ at: '2026-01-01T00:00:00.000Z', message: 'backend: wasm' }, { at: '2026-01-01T00:00:01.000Z', message: 'model: 10 parameters' }]);
+  store.appendLogs(other.id, [{ at: 't', message: 'other job' }]);
+  store.appendLogs(job.id, [{ at: '2026-01-01T00:00:02.000Z', message: 'done' }]);
+  const all = store.logs(job.id);
+  assert.equal(all.received, 3);
+  assert.deepEqual(all.lines.map((l) => [l.seq, l.at, l.message]), [
+    [1, '2026-01-01T00:00:00.000Z', 'backend: wasm'],
+    [2, '2026-01-01T00:00:01.000Z', 'model: 10 parameters'],
+    [3, '2026-01-01T00:00:02.000Z', 'done'],
+  ]);
+  assert.deepEqual(store.logs(job.id, 2).lines.map((l) => l.message), ['model: 10 parameters', 'done']);
+  assert.deepEqual(store.logs(other.id).lines.map((l) => [l.seq, l.message]), [[1, 'other job']]);
+  store.endAttempt(job.id, 'failed', 'boom', [], null);
+  assert.equal(store.logs(job.id).received, 3, 'a failed attempt keeps its log');
+  store.startAttempt(job.id, { host: 'h', pid: 1, git_commit: null });
+  assert.deepEqual(store.logs(job.id), { lines: [], received: 0 });
+  assert.equal(store.logs(other.id).received, 1);
+});
+
+test('store: a chatty job keeps only its first and last log lines, and long lines are cut', () => {
+  const { store, job } = freshStore();
+  store.startAttempt(job.id, { host: 'h', pid: 1, git_commit: null });
+  const total = LOG_HEAD_LINES + LOG_TAIL_LINES + 500;
+  // In batches of 7, as a coordinator's flushes would bring them; one long line among the tail.
+  for (let first = 1; first <= total; first += 7) {
+    const batch = [];
+    for (let seq = first; seq < first + 7 && seq <= total; seq++) batch.push({ at: 't', message: seq === total - 1 ? 'x'.repeat(LOG_LINE_CHARS + 25) : `line ${seq}` });
+    store.appendLogs(job.id, batch);
+  }
+  const { lines, received } = store.logs(job.id);
+  assert.equal(received, total);
+  assert.equal(lines.length, LOG_HEAD_LINES + LOG_TAIL_LINES);
+  const seqs = lines.map((l) => l.seq);
+  const expected = [...Array.from({ length: LOG_HEAD_LINES }, (_, i) => i + 1), ...Array.from({ length: LOG_TAIL_LINES }, (_, i) => total - LOG_TAIL_LINES + 1 + i)];
+  assert.deepEqual(seqs, expected);
+  assert.ok(lines.every((l) => l.seq === total - 1 || l.message === `line ${l.seq}`), 'each kept line is the one sent with that number');
+  const long = lines.find((l) => l.seq === total - 1)!;
+  assert.equal(long.message, `${'x'.repeat(LOG_LINE_CHARS)}... (25 more characters cut)`);
+  // One batch bigger than the whole cap at once.
+  store.appendLogs(job.id, Array.from({ length: 1000 }, (_, i) => ({ at: 't', message: `burst ${i}` })));
+  const after = store.logs(job.id);
+  assert.equal(after.received, total + 1000);
+  assert.equal(after.lines.length, LOG_HEAD_LINES + LOG_TAIL_LINES);
+  assert.equal(after.lines[LOG_HEAD_LINES].message, `burst ${1000 - LOG_TAIL_LINES}`);
+  assert.equal(after.lines.at(-1)!.message, 'burst 999');
 });
 
 test('store: several coordinators creating one new database at the same moment all open it', async () => {

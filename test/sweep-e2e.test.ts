@@ -79,6 +79,54 @@ test('smoke.yaml runs end to end and records configs, curves and results', () =>
   assert.match(status.stdout, /smoke\s+4\s+0\s+0\s+4\s+0\s+0/);
 });
 
+test("the trainer's log lines reach the sweep's output with the job's prefix, are stored per job, and status shows them", () => {
+  const dir = writeFiles({ 's.yaml': `name: logs\n${TINY}\nseeds: [0, 1]\n` });
+  const db = join(dir, 'r.db');
+  // The seed-1 job crashes at step 3: its log up to then is kept with the failed attempt.
+  const run = runCli('sweep', [join(dir, 's.yaml'), '--db', db, '--retries', '0', '--plain'], { env: { FLIP_SWEEP_FAULT: 'crash@3,seed=1' } });
+  assert.equal(run.status, 1, run.stderr + run.stdout);
+  const [ok, crashed] = jobs(db);
+  assert.deepEqual([ok.status, crashed.status], ['done', 'failed']);
+  for (const [job, seed] of [[ok, 0], [crashed, 1]] as const) {
+    assert.match(run.stdout, new RegExp(`^\\[job ${job.id} seed=${seed}\\] model: \\d+ parameters; peak lr`, 'm'));
+    assert.match(run.stdout, new RegExp(`^\\[job ${job.id} seed=${seed}\\] data 'shapes': 256 train / 64 eval pairs`, 'm'));
+  }
+  assert.match(run.stdout, new RegExp(`^\\[job ${ok.id} seed=0\\] eval at step 6 took`, 'm'));
+
+  const d = new Database(db, { readonly: true });
+  const logs = (id: unknown) => (d.prepare('SELECT seq, at, message FROM job_logs WHERE job_id = ? ORDER BY seq').all(id) as { seq: number; at: string; message: string }[]);
+  const okLog = logs(ok.id);
+  const crashedLog = logs(crashed.id);
+  d.close();
+  assert.deepEqual(okLog.map((l) => l.seq), okLog.map((_, i) => i + 1));
+  assert.ok(okLog.every((l) => !Number.isNaN(Date.parse(l.at))), 'each line has the time it arrived');
+  assert.match(okLog.map((l) => l.message).join('\n'), /^model: \d+ parameters; peak lr .*\n(.*\n)*eval at step 6 took/m);
+  assert.ok(crashedLog.some((l) => /^model: \d+ parameters/.test(l.message)), 'the crashed job kept the lines it logged before the crash');
+  assert.ok(!crashedLog.some((l) => /^eval at step/.test(l.message)), 'nothing of the crashed job after step 3');
+  // Every line the sweep printed for a job is stored with it, in the same order.
+  const printed = (id: unknown, seed: number) => run.stdout.split('\n').filter((l) => l.startsWith(`[job ${id} seed=${seed}] `)).map((l) => l.slice(`[job ${id} seed=${seed}] `.length));
+  assert.deepEqual(printed(ok.id, 0), okLog.map((l) => l.message));
+  assert.deepEqual(printed(crashed.id, 1), crashedLog.map((l) => l.message));
+
+  const status = runCli('status', ['--experiment', 'logs', '--db', db]);
+  assert.equal(status.status, 0, status.stderr);
+  const section = (text: string, id: unknown) => text.split(/\n(?=\njob \d+ )/).find((part) => part.startsWith(`\njob ${id} `)) ?? '';
+  const last5 = okLog.slice(-5);
+  assert.match(section(status.stdout, ok.id), new RegExp(`^\\njob ${ok.id} seed=0 \\(done\\): ${last5.length === okLog.length ? `${okLog.length} log lines` : `5 of ${okLog.length} log lines`}\\n`));
+  for (const line of last5) assert.ok(section(status.stdout, ok.id).split('\n').includes(`  ${line.at.slice(0, 19).replace('T', ' ')}  ${line.message}`), `status shows "${line.message}"`);
+  assert.match(section(status.stdout, crashed.id), new RegExp(`^\\njob ${crashed.id} seed=1 \\(failed\\): ${crashedLog.length} log lines\\n(.*\\n)*  \\S+ \\S+  model: \\d+ parameters`));
+
+  const one = runCli('status', ['--experiment', 'logs', '--db', db, '--logs', '1']);
+  assert.match(section(one.stdout, ok.id), new RegExp(`\\(done\\): 1 of ${okLog.length} log lines\\n  \\S+ \\S+  ${okLog.at(-1)!.message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n?$`));
+  const none = runCli('status', ['--experiment', 'logs', '--db', db, '--logs', '0']);
+  assert.doesNotMatch(none.stdout, /log lines|model: /);
+  const all = runCli('status', ['--experiment', 'logs', '--db', db, '--logs', 'all']);
+  for (const line of okLog) assert.ok(all.stdout.includes(line.message), `--logs all shows "${line.message}"`);
+  const bad = runCli('status', ['--experiment', 'logs', '--db', db, '--logs', 'some']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--logs: found "some"; allowed: an integer >= 0 .* or "all"/);
+});
+
 test('a spec that gains axis values runs only the new cells', () => {
   const dir = writeFiles({ 'a.yaml': `name: grow\n${TINY}\naxes:\n  mask.image_ratio: [0]\n`, 'b.yaml': `name: grow\n${TINY}\naxes:\n  mask.image_ratio: [0, 0.5, 0.75]\n` });
   const db = join(dir, 'r.db');

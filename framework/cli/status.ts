@@ -1,17 +1,30 @@
-/** `npm run status [-- --experiment NAME] [--db PATH]`: experiments and their jobs by state. */
-import { JOB_STATUSES, type JobRow } from '../store/types.js';
+/** `npm run status [-- --experiment NAME [--logs N|all]] [--db PATH]`: experiments and their jobs by state, and the
+ * jobs' log lines. */
+import { LOG_HEAD_LINES, LOG_TAIL_LINES } from '../store/result-store.js';
+import { JOB_STATUSES, type JobLogRow, type JobRow } from '../store/types.js';
+import { labelsText } from '../spec/label.js';
 import { DEFAULT_DB, EXIT, fail, openStore, parseCli } from './common.js';
 import { formatRows } from './format-rows.js';
 
-const USAGE = `usage: npm run status [-- --experiment NAME] [--db PATH]
+const DEFAULT_LOG_LINES = 5;
 
-Without --experiment: every experiment with its job counts by state. With it: each job, its labels, state and error.`;
+const USAGE = `usage: npm run status [-- --experiment NAME [--logs N|all]] [--db PATH]
 
-const args = parseCli('status', USAGE, { experiment: { type: 'string' }, db: { type: 'string' } });
+Without --experiment: every experiment with its job counts by state.
+With it: each job, its labels, state and error; then, per job, the log lines its trainer wrote (backend chosen and
+why, data, model size, phases, checkpoints) in its last attempt.
+
+  --logs N|all   log lines shown per job: the last N (default ${DEFAULT_LOG_LINES}), all of them, or 0 for none.
+                 The database keeps the first ${LOG_HEAD_LINES} and the last ${LOG_TAIL_LINES} lines of each job.`;
+
+const args = parseCli('status', USAGE, { experiment: { type: 'string' }, logs: { type: 'string' }, db: { type: 'string' } });
 if (args.values.help) fail(USAGE, EXIT.ok);
+if (args.positionals.length > 0) fail(`status: unexpected argument "${args.positionals[0]}"\n\n${USAGE}`, EXIT.invalid);
+const name = args.values.experiment;
+if (args.values.logs !== undefined && name === undefined) fail(`status: --logs shows the log lines of one experiment's jobs; add --experiment NAME\n\n${USAGE}`, EXIT.invalid);
+const logLines = parseLogs(args.values.logs);
 const store = openStore(args.values.db ?? DEFAULT_DB, { readonly: true });
 
-const name = args.values.experiment;
 if (name === undefined) {
   const rows = store.db
     .prepare(
@@ -38,5 +51,36 @@ if (name === undefined) {
     error: j.error?.split('\n')[0] ?? '',
   }));
   process.stdout.write(formatRows(['id', 'labels', 'status', 'attempts', 'step', 'backend', 'error'], rows, 'table'));
+  if (logLines !== 0) {
+    for (const job of jobs) {
+      // A job never started has no log to show.
+      if (job.attempts === 0) continue;
+      const { lines, received } = store.logs(job.id, logLines);
+      const shown = lines.length === received ? `${received} log line${received === 1 ? '' : 's'}` : `${lines.length} of ${received} log lines`;
+      console.log(`\njob ${job.id} ${labelsText(JSON.parse(job.labels) as Record<string, string>)} (${job.status}): ${lines.length === 0 ? 'no log lines' : shown}`);
+      for (const text of logText(lines)) console.log(text);
+    }
+  }
 }
 store.close();
+
+/** --logs: a count of lines (0 = none) or 'all' (null). */
+function parseLogs(value: string | undefined): number | null {
+  if (value === undefined) return DEFAULT_LOG_LINES;
+  if (value === 'all') return null;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) fail(`--logs: found "${value}"; allowed: an integer >= 0 (the last N lines of each job) or "all"`, EXIT.invalid);
+  return n;
+}
+
+/** Indented lines with the time each was received; where the cap left lines out, a line says how many. */
+function logText(lines: JobLogRow[]): string[] {
+  const out: string[] = [];
+  lines.forEach((line, i) => {
+    const gap = i > 0 ? line.seq - lines[i - 1].seq - 1 : 0;
+    if (gap > 0) out.push(`  ... ${gap} line${gap === 1 ? '' : 's'} left out (the database keeps the first ${LOG_HEAD_LINES} and the last ${LOG_TAIL_LINES} lines of a job)`);
+    const time = line.at.slice(0, 19).replace('T', ' ');
+    for (const text of line.message.split('\n')) out.push(`  ${time}  ${text}`);
+  });
+  return out;
+}

@@ -17,8 +17,16 @@ export interface ProgressSink {
   step(job: JobView): void;
   /** `willRetry`: a failed attempt that another attempt follows (the job is not finished). */
   ended(job: JobView, status: JobStatus, detail: string, willRetry?: boolean): void;
+  /** A line the job's trainer logged (backend choice, data, model size, phases). */
+  jobLog(job: JobView, message: string): void;
   log(message: string): void;
   close(): void;
+}
+
+/** "[job 3 mask.image_ratio=0.5 seed=1] message", one such line per line of a multi-line message. */
+function jobLogLines(job: JobView, message: string): string[] {
+  const prefix = `[job ${job.id} ${job.label}]`;
+  return message.split('\n').map((line) => `${prefix} ${line}`);
 }
 
 const fmtTime = (s: number): string => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`);
@@ -79,6 +87,9 @@ export class LogProgress implements ProgressSink {
     this.counter.record(job, status, willRetry);
     this.write(`[job ${job.id}] ${status} ${job.label}${detail ? `: ${detail}` : ''} (${this.counter.finished}/${this.counter.toRun})`);
   }
+  jobLog(job: JobView, message: string): void {
+    for (const line of jobLogLines(job, message)) this.write(line);
+  }
   log(message: string): void {
     this.write(message);
   }
@@ -111,6 +122,10 @@ export class TerminalProgress implements ProgressSink {
     this.running.delete(job.id);
     this.counter.record(job, status, willRetry);
     this.print(`${status === 'done' ? 'done  ' : status.padEnd(6)} job ${job.id} ${job.label}${detail ? `: ${detail}` : ''}`);
+  }
+  jobLog(job: JobView, message: string): void {
+    // Above the live block, dimmed, so that the jobs' start and end lines stand out among them.
+    this.print(jobLogLines(job, message).map((line) => `\x1b[2m${line}\x1b[0m`).join('\n'));
   }
   log(message: string): void {
     this.print(message);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { TrainConfig } from '../../models/index.js';
 import type { Job } from '../grid/job.js';
 import { labelsText } from '../spec/label.js';
-import type { ResultStore, MetricPoint } from '../store/result-store.js';
+import type { ResultStore, LogLine, MetricPoint } from '../store/result-store.js';
 import type { JobRow, JobStatus, ResolvedSpecRecord } from '../store/types.js';
 import type { Executor, JobExtras, JobOutcome } from './executor.js';
 import { coordinatorFaultFromEnv, killNow } from './fault-injection.js';
@@ -211,12 +211,20 @@ export class Sweep {
     progress.started(view, attempt);
 
     let buffer: MetricPoint[] = [];
+    let logs: LogLine[] = [];
     let lastStep: number | null = null;
     let lastElapsed: number | null = null;
+    const flushLogs = (): void => {
+      store.appendLogs(jobId, logs);
+      logs = [];
+    };
     // Also with nothing to write: the heartbeat tells other coordinators this job is owned (a job may wait long in a
     // Slurm or BullMQ queue before its first step).
     const flush = (): void => {
-      this.guard(() => store.appendMetrics(jobId, buffer, lastStep));
+      this.guard(() => {
+        store.appendMetrics(jobId, buffer, lastStep);
+        flushLogs();
+      });
       buffer = [];
     };
     const timer = setInterval(flush, FLUSH_SECONDS * 1000);
@@ -233,6 +241,9 @@ export class Sweep {
     const onMessage = (m: JobMessage): void => {
       if (m.type === 'status') {
         progress.log(`[job ${jobId}] ${m.message}`);
+      } else if (m.type === 'log') {
+        logs.push({ at: new Date().toISOString(), message: m.message });
+        progress.jobLog(view, m.message);
       } else if (m.type === 'start') {
         startTimeout();
         this.guard(() => store.setRuntime(jobId, m.backend, m.device));
@@ -263,6 +274,8 @@ export class Sweep {
     }
 
     const at = lastStep !== null ? ` (last step ${lastStep})` : ' (before the first step)';
+    // Before the job's final state: a reader that sees the job ended sees all of its log.
+    flushLogs();
     if (outcome.kind === 'result') {
       if (outcome.backend) store.setRuntime(jobId, outcome.backend, outcome.device);
       this.finishedJobs++;

@@ -9,12 +9,13 @@
  * - Starting an attempt clears the metrics and results of earlier attempts; metrics are written before the status
  *   changes, and a job's results and its 'done' status are written in one transaction.
  * - A 'done' job is never run again for the same experiment.
+ * - A job's log lines (job_logs) are those of its last attempt, capped: see appendLogs.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
-import type { ExperimentRow, JobRow, JobStatus } from './types.js';
+import type { ExperimentRow, JobLogRow, JobRow, JobStatus } from './types.js';
 
 /** PRAGMA application_id marking a flip-sweep results database ('FLIP'). */
 const APPLICATION_ID = 0x464c4950;
@@ -48,7 +49,23 @@ export interface ExperimentInfo {
   spec_resolved: unknown;
 }
 
+/**
+ * The cap on a job's stored log lines: its first LOG_HEAD_LINES lines (backend choice, data, model size) and its last
+ * LOG_TAIL_LINES lines (how it ended) are kept, the lines between are deleted as newer ones arrive; a line longer than
+ * LOG_LINE_CHARS is cut. A chatty job thus stores at most ~200 kB of log.
+ */
+export const LOG_HEAD_LINES = 50;
+export const LOG_TAIL_LINES = 150;
+export const LOG_LINE_CHARS = 1000;
+
+/** A log line as the coordinator received it. */
+export interface LogLine {
+  at: string;
+  message: string;
+}
+
 const now = (): string => new Date().toISOString();
+const clipLine = (s: string): string => (s.length <= LOG_LINE_CHARS ? s : `${s.slice(0, LOG_LINE_CHARS)}... (${s.length - LOG_LINE_CHARS} more characters cut)`);
 /** SQLite has no NaN: a diverged value is stored as NULL. */
 const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
@@ -197,6 +214,7 @@ export class ResultStore {
       this.db.prepare('DELETE FROM metrics WHERE job_id = ?').run(jobId);
       this.db.prepare('DELETE FROM results WHERE job_id = ?').run(jobId);
       this.db.prepare('DELETE FROM artifacts WHERE job_id = ?').run(jobId);
+      this.db.prepare('DELETE FROM job_logs WHERE job_id = ?').run(jobId);
       return true;
     }).immediate();
   }
@@ -250,6 +268,34 @@ export class ResultStore {
   private insertMetrics(jobId: number, points: MetricPoint[]): void {
     const insert = this.db.prepare('INSERT INTO metrics (job_id, step, name, value, elapsed_seconds) VALUES (?, ?, ?, ?, ?)');
     for (const p of points) insert.run(jobId, p.step, p.name, finiteOrNull(p.value), p.elapsed_seconds);
+  }
+
+  /** Appends log lines (numbered after the job's last one) and enforces the cap (LOG_HEAD_LINES, LOG_TAIL_LINES). */
+  appendLogs(jobId: number, lines: LogLine[]): void {
+    if (lines.length === 0) return;
+    this.db.transaction(() => {
+      const last = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS n FROM job_logs WHERE job_id = ?').get(jobId) as { n: number }).n;
+      const end = last + lines.length;
+      // Lines of this batch that the cap would delete at once are not written at all.
+      const kept = (seq: number): boolean => seq <= LOG_HEAD_LINES || seq > end - LOG_TAIL_LINES;
+      const insert = this.db.prepare('INSERT INTO job_logs (job_id, seq, at, message) VALUES (?, ?, ?, ?)');
+      lines.forEach((line, i) => {
+        if (kept(last + 1 + i)) insert.run(jobId, last + 1 + i, line.at, clipLine(line.message));
+      });
+      this.db.prepare('DELETE FROM job_logs WHERE job_id = ? AND seq > ? AND seq <= ?').run(jobId, LOG_HEAD_LINES, end - LOG_TAIL_LINES);
+    }).immediate();
+  }
+
+  /** A job's stored log lines in order (only the last `last` of them when given), and how many lines it sent in all
+   * (more than stored when the cap left some out). */
+  logs(jobId: number, last: number | null = null): { lines: JobLogRow[]; received: number } {
+    const received = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS n FROM job_logs WHERE job_id = ?').get(jobId) as { n: number }).n;
+    const lines = (
+      last === null
+        ? this.db.prepare('SELECT * FROM job_logs WHERE job_id = ? ORDER BY seq').all(jobId)
+        : this.db.prepare('SELECT * FROM (SELECT * FROM job_logs WHERE job_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq').all(jobId, last)
+    ) as JobLogRow[];
+    return { lines, received };
   }
 
   /** Results of a job by name. */

@@ -9,6 +9,7 @@
  *   metrics(job_id, step, name, value, elapsed_seconds)      -- curves, per step (training and evaluation)
  *   results(job_id, name, value)                             -- final numbers
  *   artifacts(job_id, name, path)                            -- files a job left behind (checkpoints)
+ *   job_logs(job_id, seq, at, message)                       -- the trainer's log lines of the job's last attempt
  */
 
 export const MIGRATIONS: readonly string[] = [
@@ -70,6 +71,17 @@ export const MIGRATIONS: readonly string[] = [
   // 2: evaluation-only jobs name the job whose trained weights they evaluate.
   `
   ALTER TABLE jobs ADD COLUMN source_job_id INTEGER REFERENCES jobs(id);
+  `,
+  // 3: the trainer's log lines (backend choice, data, model size, phases), capped per job: the first and the last
+  // lines are kept (see ResultStore.appendLogs), and a gap in seq is where lines were left out.
+  `
+  CREATE TABLE job_logs (
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    seq INTEGER NOT NULL,                    -- 1, 2, ... in the order the coordinator received them
+    at TEXT NOT NULL,                        -- when the coordinator received it (ISO 8601)
+    message TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+  );
   `,
 ];
 

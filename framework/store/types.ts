@@ -70,3 +70,12 @@ export interface JobRow {
   /** For an evaluation-only job: the job whose trained weights it evaluates. */
   source_job_id: number | null;
 }
+
+/** One line of job_logs: a log line of the trainer, as the coordinator received it. */
+export interface JobLogRow {
+  job_id: number;
+  /** 1, 2, ... per attempt; a gap means the lines between were left out (the cap per job). */
+  seq: number;
+  at: string;
+  message: string;
+}

@@ -20,6 +20,8 @@ export interface RecordedJob {
   curves: Record<string, [number, number][]>;
   /** Rows in the metrics table per (step, name): 1 everywhere when nothing was recorded twice. */
   duplicatePoints: number;
+  /** The trainer's log lines the coordinator stored (job_logs), in order. */
+  logs: string[];
 }
 
 export function recordedJobs(db: string): Map<string, RecordedJob> {
@@ -40,6 +42,7 @@ export function recordedJobs(db: string): Map<string, RecordedJob> {
         resultNames: results.map((r) => r.name),
         curves,
         duplicatePoints: n,
+        logs: (d.prepare('SELECT message FROM job_logs WHERE job_id = ? ORDER BY seq').all(j.id) as { message: string }[]).map((l) => l.message),
       });
     }
     return jobs;
@@ -61,6 +64,10 @@ export function assertSameAsLocal(actualDb: string, localDb: string): Map<string
     assert.deepEqual(got.results, expected.results, `results of job ${hash} (bit for bit)`);
     assert.deepEqual(got.curves, expected.curves, `curves of job ${hash} (bit for bit)`);
     assert.equal(got.duplicatePoints, 0, `job ${hash}: a curve point recorded twice`);
+    // The trainer's log reached this executor's coordinator (timings and paths in other lines differ between runs).
+    const modelLine = expected.logs.find((l) => /^model: \d+ parameters/.test(l));
+    assert.ok(modelLine, `local job ${hash} stored its "model: N parameters" log line`);
+    assert.ok(got.logs.includes(modelLine), `job ${hash}: the trainer's log line "${modelLine}" is stored; found: ${JSON.stringify(got.logs)}`);
   }
   return actual;
 }
