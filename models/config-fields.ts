@@ -38,8 +38,8 @@ export const CONFIG_FIELDS = group('A training configuration. Anything omitted t
     ),
     train_size: integer({ min: 1 }, 2048, 'Training image-text pairs used (the data-scaling axis).'),
     eval_size: integer({ min: 1 }, 256, 'Held-out pairs for zero-shot classification and retrieval.'),
-    // [4, 1024] is what every data loader accepts (models/data/checks.ts); the checker's former >= 1 let through sizes
-    // that loading refused only after the job had started.
+    // [4, 1024]: what the data loaders were written for (models/data/checks.ts applies this bound to every loader);
+    // the checker's former >= 1 let through sizes that loading refused only after the job had started.
     image_size: integer({ min: 4, max: 1024 }, 32, 'Images are resized to image_size x image_size x 3.'),
     path: nullableText(null, "Folder or JSONL file for dataset 'folder' (or another location of the Fashion-MNIST files)."),
   }),
