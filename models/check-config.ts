@@ -6,7 +6,7 @@
  */
 import { fieldProblem, leaves } from './config-field-kinds.js';
 import { CONFIG_FIELDS } from './config-fields.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig, TransformerShape } from './config.js';
 import { DEFAULT_STEPS } from './config.js';
 
 const DECLARED = leaves(CONFIG_FIELDS);
@@ -35,7 +35,8 @@ export function crossFieldProblems(config: TrainConfig): string[] {
   if (d.dataset === 'folder' && !d.path) problems.push(`data.path: ${String(d.path)}; dataset 'folder' needs a folder or JSONL file`);
 
   // The decoder is built only with a reconstruction loss, so its heads need to divide its width only then.
-  const towers = [['image', m.image], ['text', m.text], ...(config.loss.reconstruction_weight > 0 ? [['decoder', m.decoder] as const] : [])] as const;
+  const towers: [string, TransformerShape][] = [['image', m.image], ['text', m.text]];
+  if (config.loss.reconstruction_weight > 0) towers.push(['decoder', m.decoder]);
   for (const [tower, shape] of towers) {
     if (isInt(shape.width) && isInt(shape.heads) && shape.heads > 0 && shape.width % shape.heads !== 0) {
       problems.push(`model.${tower}.heads: ${shape.heads} does not divide width ${shape.width}`);
