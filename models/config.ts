@@ -48,7 +48,7 @@ export function deepMerge<T>(base: T, over: unknown): T {
   return out as T;
 }
 
-/** DEFAULTS <- preset <- user values. Shape checks belong to the schema; cross-field checks to models/check-config. */
+/** DEFAULTS <- preset <- user values. Checks, of each field and across fields, are models/check-config.ts. */
 export function resolveConfig(partial: PartialTrainConfig): TrainConfig {
   const presetName = partial.model?.preset ?? DEFAULTS.model.preset;
   const preset = PRESETS[presetName];
