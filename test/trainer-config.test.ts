@@ -25,7 +25,7 @@ test('checkConfig names the key and the values', () => {
     [{ data: { dataset: 'folder' } }, 'data.path: null'],
     [{ eval: { templates: ['no placeholder'] } }, `eval.templates[0]: "no placeholder" has no '{}'`],
     [{ loss: { reconstruction_weight: 1 }, model: { decoder: { heads: 5 } } }, 'model.decoder.heads: 5 does not divide width 96'],
-    [{ loss: { reconstruction_weight: -1 } }, 'loss.reconstruction_weight: -1 must be >= 0'],
+    [{ loss: { reconstruction_weight: -1 } }, 'loss.reconstruction_weight: -1 must be a number >= 0'],
     [{ tune: { steps: 5, fraction: 0.1 } }, 'tune.steps: 5 and tune.fraction 0.1 are both set; set one'],
   ];
   for (const [partial, expected] of cases) {
@@ -33,7 +33,7 @@ test('checkConfig names the key and the values', () => {
     assert.ok(problems.some((p) => p.startsWith(expected)), `expected a problem starting "${expected}", got ${JSON.stringify(problems)}`);
   }
   const unknown = { ...DEFAULTS, model: { ...DEFAULTS.model, preset: 'huge' } };
-  assert.ok(checkConfig(unknown).some((p) => p.startsWith('model.preset: unknown preset "huge"')));
+  assert.ok(checkConfig(unknown).some((p) => p.startsWith('model.preset: "huge" is not one of tiny, mini, small')));
 });
 
 test('an unknown preset is refused with the known ones listed', () => {

@@ -74,6 +74,8 @@ function describe(e: ErrorObject, found: unknown): string {
     case 'exclusiveMinimum':
     case 'exclusiveMaximum':
       return `found ${show(found)}; out of range, allowed: ${rangeText(schema)}`;
+    case 'multipleOf':
+      return `found ${show(found)}; allowed: ${rangeText(schema)}, a multiple of ${p.multipleOf}`;
     case 'minItems':
       return found !== null && Array.isArray(found) && found.length === 0 ? 'empty list; give at least one value' : `needs at least ${p.limit} items`;
     case 'minProperties':

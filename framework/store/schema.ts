@@ -2,7 +2,7 @@
  * The results database schema, as numbered migrations. PRAGMA user_version holds the number of migrations applied.
  * A database whose version is higher than MIGRATIONS.length was written by a newer release and is refused.
  *
- * Tables a user can rely on (documented in the README):
+ * Tables a user can rely on (documented in docs/database.md):
  *   experiments(id, name, description, spec_path, spec_yaml, spec_resolved, created_at, updated_at)
  *   jobs(id, experiment_id, cell_index, config, config_hash, labels, seed, status, attempts, started_at, ended_at,
  *        heartbeat_at, host, pid, backend, device, git_commit, error, last_step, source_job_id)

@@ -1,11 +1,13 @@
 /** Checks of data.* shared by every dataset, and the seeded train/eval split of a finite source. */
+import { allowedText, fieldProblem } from '../config-field-kinds.js';
+import { CONFIG_FIELDS } from '../config-fields.js';
 import { ConfigError } from '../events.js';
 import { deriveSeed, makeRng, permutation } from '../random.js';
 
+/** The declared range of data.image_size, checked again here for loaders called without a checked config. */
 export function checkImageSize(imageSize: number): void {
-  if (!Number.isInteger(imageSize) || imageSize < 4 || imageSize > 1024) {
-    throw new ConfigError('data.image_size', `expected an integer in [4, 1024], got ${imageSize}`);
-  }
+  const field = CONFIG_FIELDS.fields.data.fields.image_size;
+  if (fieldProblem('data.image_size', field, imageSize)) throw new ConfigError('data.image_size', `expected ${allowedText(field)}, got ${imageSize}`);
 }
 
 export function checkSplitSizes(trainSize: number, evalSize: number): void {
