@@ -1,6 +1,8 @@
 /**
  * The FLIP model: image and text towers, bias-free projections to the shared embedding, L2 normalisation, a learnable
  * logit scale (init log(1/0.07), clipped to [0, log 100] after each update) and the symmetric contrastive loss.
+ * The forward pass is written in the layer ops the model was built with (models/nn/layer-ops.ts); an engine
+ * (models/engine/) computes its gradients and updates it.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config.js';

@@ -1,15 +1,16 @@
 /**
- * The trainer's public entry: train(config, events, options). Selects the backend, loads data, builds the tokenizer
- * and the model, trains with AdamW (warm-up + cosine) until the first budget is reached, evaluates every eval.every
- * steps and at the end, and returns the final numbers. With unmasked tuning it also evaluates right before tuning and
- * reports those numbers with a 'pretune_' prefix. With options.checkpointDir it saves <dir>/pretrain (end of
- * pre-training) and <dir>/final (after tuning; when no tuning ran, 'final' names the pretrain directory).
+ * The trainer's public entry: train(config, events, options). Selects the backend, loads data, builds the tokenizer,
+ * the model and the engine that trains it (models/engine/select.ts), trains with AdamW (warm-up + cosine) until the
+ * first budget is reached, evaluates every eval.every steps and at the end, and returns the final numbers. With
+ * unmasked tuning it also evaluates right before tuning and reports those numbers with a 'pretune_' prefix. With
+ * options.checkpointDir it saves <dir>/pretrain (end of pre-training) and <dir>/final (after tuning; when no tuning
+ * ran, 'final' names the pretrain directory).
  *
- * peak_memory_bytes is the high point of tf.memory().numBytes (bytes held by live tensors) over a training step,
- * measured with tf.profile on the first step of pre-training and of tuning (every later step of a phase has the same
- * shapes): tfjs keeps a step's activations and gradients until the step's tidy scope ends, so the peak comes near the
- * end of the backward pass (AdamW moments kept in JS arrays on wasm are not included). peak_rss_bytes is the largest
- * process RSS sampled after each step.
+ * peak_memory_bytes is the high point of a training step's activations and gradients as the engine measures it on the
+ * first step of pre-training and of tuning (Engine.profiledStep; every later step of a phase has the same shapes): on
+ * the autodiff engine the peak of tf.memory().numBytes over the step's kernels (tf.profile), on the native engine the
+ * tensors plus its own buffers; both plus the native kernels' scratch. AdamW moments kept in JS arrays on wasm are not
+ * included. peak_rss_bytes is the largest process RSS sampled after each step.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
