@@ -23,6 +23,12 @@ function transformer(what: string, d: { width: number; depth: number; heads: num
   };
 }
 
+/**
+ * Fields that change how a run is carried out but never its results (resume states are exact): left out of a job's
+ * identity (framework/grid/config-hash.ts), so changing them neither reruns done jobs nor splits a cell in two.
+ */
+export const RESULT_NEUTRAL_PATHS = ['train.checkpoint_every', 'train.checkpoint_every_s'] as const;
+
 export const CONFIG_FIELDS = group('A training configuration. Anything omitted takes its default.', {
   seed: integer({ min: 0 }, 0, 'Seeds data order, weight initialisation and masking noise. The `seeds:` list of a spec sets it per job.'),
   backend: oneOf(
@@ -101,6 +107,16 @@ export const CONFIG_FIELDS = group('A training configuration. Anything omitted t
     beta1: number({ min: 0, exclusiveMax: 1 }, 0.9, 'AdamW beta1.'),
     beta2: number({ min: 0, exclusiveMax: 1 }, 0.95, 'AdamW beta2.'),
     eps: number({ exclusiveMin: 0 }, 1e-8, 'AdamW epsilon.'),
+    checkpoint_every: nullableInteger(
+      { min: 1 },
+      null,
+      'Save a resume state every N pre-training steps (besides checkpoint_every_s); an interrupted, killed or failed job goes on from its last one.',
+    ),
+    checkpoint_every_s: nullableNumber(
+      { exclusiveMin: 0 },
+      60,
+      'Save a resume state every N seconds of training, so jobs shorter than that save none; null: only by checkpoint_every.',
+    ),
   }),
   tune: group('Unmasked tuning (Table 1e).', {
     steps: nullableInteger({ min: 0 }, null, 'Unmasked tuning steps after pre-training (image mask 0, fresh optimizer); at most the pre-training steps.'),

@@ -7,6 +7,8 @@ export interface StartInfo {
   device: string;
   /** Planned pre-training steps (an estimate when the budget is wall-clock time). */
   total_steps: number;
+  /** The step a saved resume state let this run start from (absent: it started from step 0). */
+  resumed_from_step?: number;
 }
 
 export interface TrainEvents {

@@ -64,6 +64,14 @@ function wasmHeap(): WasmHeap | null {
   return tf.getBackend() === 'wasm' && typeof b.makeOutput === 'function' && typeof b.typedArrayFromHeap === 'function' && typeof b.refCount === 'function' ? (b as WasmHeap) : null;
 }
 
+/** What AdamW carries from step to step besides the parameters. */
+export interface AdamWState {
+  /** Steps taken (the bias corrections depend on it). */
+  t: number;
+  m: Float32Array[];
+  v: Float32Array[];
+}
+
 /**
  * AdamW. On wasm the update reads views of the wasm heap (moments in JS arrays): with the native add-on one call
  * updates every parameter, in place where no other tensor shares it; without it, one JS loop per parameter writes a
@@ -177,6 +185,36 @@ export class AdamW {
 
   get stepCount(): number {
     return this.t;
+  }
+
+  /** The step count and both moments of every parameter (params order), as host arrays: for mid-training resume. */
+  async exportState(): Promise<AdamWState> {
+    const read = async (host: Float32Array[] | null, vars: tf.Variable[] | null) =>
+      host ? host.map((x) => x.slice()) : Promise.all((vars ?? []).map(async (x) => (await x.data()) as Float32Array));
+    return { t: this.t, m: await read(this.hostM, this.m), v: await read(this.hostV, this.v) };
+  }
+
+  /** Continues from an exported state: the same parameters, in the same order and shapes. */
+  importState(state: AdamWState): void {
+    const n = this.params.length;
+    if (state.m.length !== n || state.v.length !== n) throw new Error(`AdamW.importState: moments of ${state.m.length} / ${state.v.length} parameters for ${n}`);
+    this.params.forEach((p, i) => {
+      if (state.m[i].length !== p.variable.size || state.v[i].length !== p.variable.size) {
+        throw new Error(`AdamW.importState: ${p.name} [${p.variable.shape}] gets moments of ${state.m[i].length} / ${state.v[i].length} values`);
+      }
+    });
+    this.t = state.t;
+    if (this.hostM && this.hostV) {
+      state.m.forEach((m, i) => this.hostM![i].set(m));
+      state.v.forEach((v, i) => this.hostV![i].set(v));
+      return;
+    }
+    this.params.forEach((p, i) => {
+      tf.tidy(() => {
+        this.m![i].assign(tf.tensor(state.m[i], p.variable.shape));
+        this.v![i].assign(tf.tensor(state.v[i], p.variable.shape));
+      });
+    });
   }
 
   private checkGradient(i: number, g: tf.Tensor | Float32Array): void {

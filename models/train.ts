@@ -28,7 +28,8 @@ import { buildModel, createEngine } from './engine/select.js';
 import { concatIds, FlipModel, fullPositions, maskText, type ModelBatch } from './flip-model.js';
 import { estimateTrainCost } from './flops.js';
 import { AdamW, lrAt, peakLr, tunePeakLr, tuneStepCount, warmupShare } from './optimizer.js';
-import { deriveSeed, makeRng, permutation } from './random.js';
+import { deriveSeed, makeRng, permutation, type Rng } from './random.js';
+import { clearResumeState, loadResumeState, saveResumeState, type ResumeState } from './resume.js';
 import { allIndices, extractPatches, keepCount, sampleKeepIndices } from './vit.js';
 import { maeTargets } from './nn/mae-decoder.js';
 import { disposeConstants } from './nn/constants.js';
@@ -59,11 +60,26 @@ function adamwOptions(config: TrainConfig) {
 export class DataOrder {
   private perm: Int32Array;
   private pos = 0;
-  private readonly rng: () => number;
+  private readonly rng: Rng;
 
   constructor(readonly size: number, seed: number) {
     this.rng = makeRng(deriveSeed(seed, 'data'));
     this.perm = permutation(size, this.rng);
+  }
+
+  /** Where the order stands: its RNG state, the current permutation and the position in it. */
+  position(): { rng: number; perm: Int32Array; pos: number } {
+    return { rng: this.rng.state(), perm: this.perm.slice(), pos: this.pos };
+  }
+
+  /** Continues from a saved position of an order over the same split. */
+  restore(at: { rng: number; perm: Int32Array; pos: number }): void {
+    if (at.perm.length !== this.size || at.pos < 0 || at.pos > this.size) {
+      throw new Error(`DataOrder.restore: a position in ${at.perm.length} examples (at ${at.pos}) for an order over ${this.size}`);
+    }
+    this.rng.restore(at.rng);
+    this.perm = at.perm.slice();
+    this.pos = at.pos;
   }
 
   next(count: number): number[] {
@@ -159,8 +175,6 @@ async function runTraining(
   const timeLimit = t.time_budget_s ?? Infinity;
   const peak = peakLr(config);
   const warm = warmupShare(t.warmup, plannedSteps);
-  events.onStart?.({ backend: backend.backend, device: backend.device, total_steps: plannedSteps });
-  events.onLog?.(`model: ${model.store.count()} parameters; peak lr ${peak}; planned steps ${plannedSteps}`);
 
   const order = new DataOrder(dataset.train.size, config.seed);
   const maskRng = makeRng(deriveSeed(config.seed, 'mask'));
@@ -173,6 +187,56 @@ async function runTraining(
   let lastLoss = NaN;
   let lastEval: Record<string, number> = {};
   let evalSeconds = 0;
+
+  // Resume states (models/resume.ts) live beside the job's checkpoints; one left by an earlier attempt is continued.
+  const resumeDir = options.checkpointDir ? join(options.checkpointDir, 'resume') : null;
+  const saved = resumeDir ? loadResumeState(resumeDir, model) : null;
+  if (saved) {
+    const l = saved.loop;
+    order.restore({ rng: l.order_rng, perm: saved.order, pos: l.order_pos });
+    maskRng.restore(l.mask_rng);
+    optimizer.importState(saved.optimizer);
+    step = l.step;
+    samplesSeen = l.samples_seen;
+    trainSeconds = l.train_seconds;
+    evalSeconds = l.eval_seconds;
+    peakBytes = l.peak_memory_bytes;
+    peakRss = l.peak_rss_bytes;
+    lastLoss = l.last_loss;
+    lastEval = l.last_eval;
+  }
+  events.onStart?.({ backend: backend.backend, device: backend.device, total_steps: plannedSteps, ...(saved ? { resumed_from_step: step } : {}) });
+  if (saved) events.onLog?.(`resumed from the state saved at step ${step} (${resumeDir})`);
+  events.onLog?.(`model: ${model.store.count()} parameters; peak lr ${peak}; planned steps ${plannedSteps}`);
+  let savedAtSeconds = trainSeconds;
+  const saveState = async () => {
+    if (!resumeDir) return;
+    const position = order.position();
+    const optimizerState = await optimizer.exportState();
+    const state: ResumeState = {
+      loop: {
+        format: 'flip-resume/1',
+        step,
+        samples_seen: samplesSeen,
+        train_seconds: trainSeconds,
+        eval_seconds: evalSeconds,
+        peak_memory_bytes: peakBytes,
+        peak_rss_bytes: peakRss,
+        last_loss: lastLoss,
+        last_eval: lastEval,
+        order_rng: position.rng,
+        order_pos: position.pos,
+        mask_rng: maskRng.state(),
+        optimizer_t: optimizerState.t,
+      },
+      order: position.perm,
+      optimizer: optimizerState,
+    };
+    await saveResumeState(resumeDir, model, config, tokenizer, state);
+    savedAtSeconds = trainSeconds;
+  };
+  const stateDue = () =>
+    (t.checkpoint_every != null && step % t.checkpoint_every === 0) || (t.checkpoint_every_s != null && trainSeconds - savedAtSeconds >= t.checkpoint_every_s);
   const runEval = async () => {
     const t0 = performance.now();
     lastEval = await evaluate({ engine, dataset, tokenizer, config, rng: makeRng(evalSeed) });
@@ -222,11 +286,14 @@ async function runTraining(
 
   while (step < stepLimit && samplesSeen < sampleLimit && trainSeconds < timeLimit) {
     await runStep(config, optimizer, lrAt(peak, warm, progress()), step === 0);
+    if (stateDue()) await saveState();
   }
   const pretrainSteps = step;
   let trainFlops = pretrainSteps * cost.flops_per_step;
   const artifacts: Record<string, string> = {};
   const tuneSteps = tuneStepCount(config, pretrainSteps);
+  // Tuning has no states of its own: an interrupted tuning stage reruns whole from the end of pre-training.
+  if (tuneSteps > 0 && resumeDir && pretrainSteps > (saved?.loop.step ?? 0)) await saveState();
   if (options.checkpointDir) {
     const note = tuneSteps > 0 ? undefined : 'no unmasked tuning ran: the final weights are these pre-training weights';
     artifacts.pretrain = await saveCheckpoint(join(options.checkpointDir, 'pretrain'), model, config, tokenizer, { step, stage: 'pretrain', note });
@@ -267,6 +334,7 @@ async function runTraining(
     events.onLog?.(`checkpoint: tuned weights at step ${step} saved to ${artifacts.final}`);
   }
 
+  if (resumeDir) clearResumeState(resumeDir); // finished: nothing left to resume
   return {
     backend: backend.backend,
     device: backend.device,

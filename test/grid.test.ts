@@ -5,6 +5,7 @@ import { expandGrid } from '../framework/grid/expand.js';
 import { configHash, canonicalJson } from '../framework/grid/config-hash.js';
 import { loadSpec } from '../framework/spec/load-spec.js';
 import { writeFiles } from './helpers.js';
+import { deepMerge, resolveConfig } from '../models/config.js';
 
 function grid(yaml: string, extra: Record<string, string> = {}, set?: string[]) {
   const dir = writeFiles({ 'spec.yaml': yaml, ...extra });
@@ -126,4 +127,12 @@ test('grid: cross-field problems of a cell point at the axis value that causes t
     () => expandGrid(spec, (config) => (config.train.batch_size > config.data.train_size ? [`train.batch_size: ${config.train.batch_size} is bigger than data.train_size`] : [])),
     (err: Error) => /spec\.yaml:5:26: cell \{train\.batch_size=200\}: train\.batch_size: 200 is bigger/.test(err.message),
   );
+});
+
+test('a job is identified by what can change its results: resume-state settings are left out of the hash', () => {
+  const base = resolveConfig({ train: { steps: 40 } });
+  const hash = configHash(base);
+  assert.equal(configHash(deepMerge(base, { train: { checkpoint_every: 7, checkpoint_every_s: null } })), hash);
+  assert.notEqual(configHash(deepMerge(base, { train: { steps: 41 } })), hash);
+  assert.equal(base.train.checkpoint_every_s, 60, 'the config itself keeps the field');
 });
