@@ -6,7 +6,7 @@ import type { TrainConfig } from './config.js';
 import { DEFAULT_STEPS, PRESETS } from './config.js';
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'];
-const DATASETS = ['shapes', 'emoji', 'fashion-mnist', 'folder'];
+const DATASETS = ['shapes', 'emoji', 'fashion-mnist', 'folder', 'webdataset'];
 const TOKENIZERS = ['word', 'clip-bpe'];
 const TEXT_STRATEGIES = ['random', 'prioritized', 'truncate'];
 const INFERENCE = ['unmasked', 'masked', 'ensemble'];
@@ -39,6 +39,14 @@ export function checkConfig(config: TrainConfig): string[] {
   intAtLeast('data.eval_size', d.eval_size, 1);
   intAtLeast('data.image_size', d.image_size, 1);
   if (d.dataset === 'folder' && !d.path) problems.push(`data.path: ${String(d.path)}; dataset 'folder' needs a folder or JSONL file`);
+  if (d.dataset === 'webdataset') {
+    for (const key of ['train', 'val'] as const) {
+      if (typeof d[key] !== 'string' || d[key]!.trim() === '') problems.push(`data.${key}: ${JSON.stringify(d[key])}; dataset 'webdataset' needs a shard pattern such as "shards/{000000..000009}.tar"`);
+    }
+  }
+  if (d.classnames != null && (!Array.isArray(d.classnames) || d.classnames.length === 0)) {
+    problems.push(`data.classnames: ${JSON.stringify(d.classnames)} must be null or a non-empty list of class names`);
+  }
 
   const m = config.model;
   if (!(m.preset in PRESETS)) problems.push(`model.preset: unknown preset "${m.preset}"; known presets: ${Object.keys(PRESETS).join(', ')}`);

@@ -7,7 +7,7 @@
  */
 
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
-export type DatasetName = 'shapes' | 'emoji' | 'fashion-mnist' | 'folder';
+export type DatasetName = 'shapes' | 'emoji' | 'fashion-mnist' | 'folder' | 'webdataset';
 export type TokenizerName = 'word' | 'clip-bpe';
 export type TextMaskStrategy = 'random' | 'prioritized' | 'truncate';
 export type InferenceMode = 'unmasked' | 'masked' | 'ensemble';
@@ -52,6 +52,11 @@ export interface TrainConfig {
     image_size: number;
     /** Folder or JSONL file for dataset 'folder' (or a custom location for fashion-mnist). */
     path: string | null;
+    /** Shard patterns of dataset 'webdataset' ('shards/{000000..000099}.tar'; '::' joins several). */
+    train: string | null;
+    val: string | null;
+    /** Zero-shot class names of dataset 'webdataset', indexed by the samples' KEY.cls; null: no zero-shot. */
+    classnames: string[] | null;
   };
   model: {
     /** Named size; its values apply before the fields written here. */
@@ -165,7 +170,7 @@ export const PRESET_NAMES = Object.keys(PRESETS);
 export const DEFAULTS: TrainConfig = {
   seed: 0,
   backend: 'wasm',
-  data: { dataset: 'shapes', train_size: 2048, eval_size: 256, image_size: 32, path: null },
+  data: { dataset: 'shapes', train_size: 2048, eval_size: 256, image_size: 32, path: null, train: null, val: null, classnames: null },
   model: {
     preset: 'small',
     embed_dim: 128,

@@ -35,13 +35,16 @@ const bare: Schema = object(
     data: object(
       {
         dataset: {
-          enum: ['shapes', 'emoji', 'fashion-mnist', 'folder'],
-          description: "'shapes': synthetic captioned shapes; 'emoji': Google emoji images with their names; 'fashion-mnist': Debian's dataset-fashion-mnist; 'folder': your own images (data.path).",
+          enum: ['shapes', 'emoji', 'fashion-mnist', 'folder', 'webdataset'],
+          description: "'shapes': synthetic captioned shapes; 'emoji': Google emoji images with their names; 'fashion-mnist': Debian's dataset-fashion-mnist; 'folder': your own images (data.path); 'webdataset': tar shards of image-text pairs (data.train, data.val).",
         },
         train_size: int(1, 'Training image-text pairs used (the data-scaling axis).'),
         eval_size: int(1, 'Held-out pairs for zero-shot classification and retrieval.'),
         image_size: int(4, 'Images are resized to image_size x image_size x 3.', { maximum: 1024 }),
         path: nullable({ type: 'string', minLength: 1, description: "Folder or JSONL file for dataset 'folder' (or another location of the Fashion-MNIST files)." }),
+        train: nullable({ type: 'string', minLength: 1, description: "Training shards of dataset 'webdataset': a brace pattern such as 'shards/{000000..000099}.tar'; '::' joins several. Read as a stream; data.train_size is then the length of an epoch." }),
+        val: nullable({ type: 'string', minLength: 1, description: "Evaluation shards of dataset 'webdataset' (a pattern as for data.train); the first data.eval_size usable samples are used." }),
+        classnames: nullable({ type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: "Zero-shot class names of dataset 'webdataset', indexed by the samples' KEY.cls; null: retrieval only." }),
       },
       'What to train and evaluate on.',
     ),
