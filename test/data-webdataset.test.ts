@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, createWriteStream, existsSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import tar from 'tar-stream';
 import { DEFAULTS, deepMerge, type TrainConfig } from '../models/config.js';
@@ -84,6 +85,17 @@ before(async () => {
   copyFileSync(join(dir, 'fm', 'train-000001.tar'), truncated);
   truncateSync(truncated, Math.floor(statSync(truncated).size / 2) + 100);
   writeFileSync(join(dir, 'notatar.tar'), Buffer.alloc(4096, 0x41));
+  // cut-at-block.tar: cut at a 512-byte block boundary, so only the missing end-of-archive marker gives it away.
+  const cut = join(dir, 'cut-at-block.tar');
+  copyFileSync(join(dir, 'fm', 'train-000001.tar'), cut);
+  truncateSync(cut, Math.floor(statSync(cut).size / 2 / 512) * 512);
+  // bad-header.tar: whole length and end marker, but the second entry's header is overwritten (checksum mismatch).
+  const header = readFileSync(join(dir, 'fm', 'train-000001.tar'));
+  const second = 512 + Math.ceil(parseInt(header.subarray(124, 136).toString().trim(), 8) / 512) * 512; // after entry 1's data
+  header.fill(0x78, second, second + 100);
+  writeFileSync(join(dir, 'bad-header.tar'), header);
+  writeFileSync(join(dir, 'shard.tar.gz'), gzipSync(readFileSync(join(dir, 'fm', 'train-000002.tar'))));
+  writeFileSync(join(dir, 'bad.tar.gz'), gzipSync(readFileSync(join(dir, 'fm', 'train-000002.tar'))).subarray(0, 2000));
 });
 
 after(() => {
@@ -135,6 +147,8 @@ test('shard reader: the WebDataset grouping of files into samples', { skip }, as
   assert.deepEqual([...samples[0].files.keys()], ['png', 'txt', 'cls', 'json']);
   assert.deepEqual([...samples[1].files.keys()], ['jpg', 'txt', 'cls', 'json']);
   assert.equal(JSON.parse(samples[3].files.get('json')!.toString()).source_index, PER_SHARD + 3);
+  const gz = await samplesOf(join(dir, 'shard.tar.gz'));
+  assert.deepEqual(gz.map((s) => s.key), (await samplesOf(join(dir, 'fm', 'train-000002.tar'))).map((s) => s.key), '.tar.gz shards are gunzipped');
 });
 
 test('shuffle buffer: never holds more than its capacity; every item comes out once', () => {
@@ -263,12 +277,20 @@ test('undecodable images and missing captions are skipped and counted', { skip }
 });
 
 test('a truncated or corrupt shard fails with a message naming the shard', { skip }, async () => {
-  for (const name of ['truncated.tar', 'notatar.tar']) {
+  const reasons: Record<string, RegExp> = {
+    'truncated.tar': /not a whole number of 512-byte tar blocks/,
+    'notatar.tar': /no end-of-archive marker/,
+    'cut-at-block.tar': /no end-of-archive marker .*cut short/,
+    'bad-header.tar': /Invalid tar header/,
+    'bad.tar.gz': /unexpected end of file/,
+  };
+  for (const [name, reason] of Object.entries(reasons)) {
     const shard = join(dir, name);
     await assert.rejects(samplesOf(shard), (e: unknown) => {
       assert.ok(e instanceof ShardError, String(e));
       assert.equal(e.shard, shard);
       assert.ok(e.message.startsWith(`shard ${shard} is truncated or corrupt: `), e.message);
+      assert.match(e.message, reason);
       return true;
     });
     // In training: the stream stops with the shard's name.
@@ -276,6 +298,7 @@ test('a truncated or corrupt shard fails with a message naming the shard', { ski
     await assert.rejects(s.next(200), (e: unknown) => e instanceof ShardError && e.message.includes(shard));
     await s.close();
   }
+  await assert.rejects(samplesOf(join(dir, 'gone.tar')), /^ShardError: shard .*gone\.tar cannot be read: ENOENT/);
   // A val shard is read at load time: a spec error naming data.val and the shard.
   await assert.rejects(webdatasetDataset(options({ val: join(dir, 'truncated.tar'), evalSize: 25 })), (e: unknown) => {
     return e instanceof ConfigError && e.key === 'data.val' && e.message.includes('truncated.tar is truncated or corrupt');
