@@ -131,15 +131,17 @@ export function resolveShards(key: string, pattern: unknown): string[] {
     if (e instanceof ShardPatternError) throw new ConfigError(key, e.message);
     throw e;
   }
-  const files = [...new Set(names.map((n) => resolve(n)))];
-  const missing = files.filter((f) => !existsSync(f) || !statSync(f).isFile());
-  if (missing.length === files.length) {
+  // A shard named twice stays twice (read twice per pass), as webdataset does with a repeated URL.
+  const files = names.map((n) => resolve(n));
+  const distinct = [...new Set(files)];
+  const missing = distinct.filter((f) => !existsSync(f) || !statSync(f).isFile());
+  if (missing.length === distinct.length) {
     const example = files.length === 1 ? files[0] : `${files[0]} ... ${files[files.length - 1]}`;
     throw new ConfigError(key, `shard pattern "${pattern}" matches no file (${files.length} name${files.length === 1 ? '' : 's'}: ${example})`);
   }
   if (missing.length > 0) {
     const shown = missing.slice(0, 3).join(', ') + (missing.length > 3 ? `, and ${missing.length - 3} more` : '');
-    throw new ConfigError(key, `shard pattern "${pattern}": ${missing.length} of ${files.length} shards are missing: ${shown}`);
+    throw new ConfigError(key, `shard pattern "${pattern}": ${missing.length} of ${distinct.length} shards are missing: ${shown}`);
   }
   return files;
 }

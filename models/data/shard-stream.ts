@@ -36,8 +36,7 @@ export class ShardStream implements ExampleStream {
   private passLength = 0;
   private skipped: number;
   private skippedInARow = 0;
-  /** Samples read from the shards so far (for tests and throughput). */
-  samplesRead = 0;
+  private read = 0;
 
   constructor(readonly shards: readonly string[], private readonly options: ShardStreamOptions) {
     if (shards.length === 0) throw new RangeError('a shard stream needs at least one shard');
@@ -48,6 +47,11 @@ export class ShardStream implements ExampleStream {
 
   get skippedSamples(): number {
     return this.skipped;
+  }
+
+  /** Samples read from the shards so far: what was emitted or skipped plus what the buffer holds. */
+  get samplesRead(): number {
+    return this.read;
   }
 
   /** Raw samples now held by the shuffle buffer. */
@@ -74,7 +78,7 @@ export class ShardStream implements ExampleStream {
       const r = await this.reader.next();
       if (!r.done) {
         this.readThisPass++;
-        this.samplesRead++;
+        this.read++;
         return r.value;
       }
       this.reader = null;
