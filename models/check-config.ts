@@ -33,6 +33,11 @@ export function crossFieldProblems(config: TrainConfig): string[] {
   const d = config.data;
   const m = config.model;
   if (d.dataset === 'folder' && !d.path) problems.push(`data.path: ${String(d.path)}; dataset 'folder' needs a folder or JSONL file`);
+  if (d.dataset === 'webdataset') {
+    for (const key of ['train', 'val'] as const) {
+      if (!d[key]) problems.push(`data.${key}: ${JSON.stringify(d[key])}; dataset 'webdataset' needs a shard pattern such as "shards/{000000..000009}.tar"`);
+    }
+  }
 
   // The decoder is built only with a reconstruction loss, so its heads need to divide its width only then.
   const towers: [string, TransformerShape][] = [['image', m.image], ['text', m.text]];

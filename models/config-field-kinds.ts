@@ -46,7 +46,14 @@ export interface TemplatesField extends Described {
   default: 'dataset' | readonly string[];
 }
 
-export type LeafField = NumericField | EnumField | TextField | TemplatesField;
+/** A non-empty list of non-empty names (class names), or null when nullable. */
+export interface NamesField<N extends boolean = boolean> extends Described {
+  kind: 'names';
+  nullable: N;
+  default: N extends true ? readonly string[] | null : readonly string[];
+}
+
+export type LeafField = NumericField | EnumField | TextField | TemplatesField | NamesField;
 
 export interface GroupField<F extends Record<string, Field> = Record<string, Field>> {
   kind: 'group';
@@ -67,7 +74,9 @@ export type ValueOf<F> = F extends GroupField<infer G>
         ? N extends true ? string | null : string
         : F extends TemplatesField
           ? 'dataset' | string[]
-          : never;
+          : F extends NamesField<infer N>
+            ? N extends true ? string[] | null : string[]
+            : never;
 
 // Constructors: each checks its default against its own type, and keeps the literal types the inference needs.
 
@@ -93,6 +102,10 @@ export function oneOf<const V extends string>(values: readonly V[], def: NoInfer
 
 export function nullableText(def: string | null, doc: string): TextField<true> {
   return { kind: 'text', nullable: true, default: def, doc };
+}
+
+export function nullableNames(def: readonly string[] | null, doc: string): NamesField<true> {
+  return { kind: 'names', nullable: true, default: def, doc };
 }
 
 export function templates(def: 'dataset' | readonly string[], doc: string): TemplatesField {
@@ -160,6 +173,8 @@ export function allowedText(f: LeafField, quote: (v: string) => string = (v) => 
       return `${orNull}a non-empty path`;
     case 'templates':
       return `${quote('dataset')} or a non-empty list of templates, each with ${quote('{}')} for the class name`;
+    case 'names':
+      return `${orNull}a non-empty list of non-empty names`;
   }
 }
 
@@ -194,6 +209,11 @@ export function fieldProblem(path: string, f: LeafField, v: unknown): string | n
       if (!Array.isArray(v) || v.length === 0) return `${path}: must be ${allowedText(f)}, got ${JSON.stringify(v)}`;
       const bad = v.findIndex((tpl) => typeof tpl !== 'string' || !tpl.includes('{}'));
       return bad < 0 ? null : `${path}[${bad}]: "${String(v[bad])}" has no '{}' for the class name`;
+    }
+    case 'names': {
+      if (!Array.isArray(v) || v.length === 0) return `${path}: must be ${allowedText(f)}, got ${JSON.stringify(v)}`;
+      const bad = v.findIndex((name) => typeof name !== 'string' || name.length === 0);
+      return bad < 0 ? null : `${path}[${bad}]: ${JSON.stringify(v[bad])} is not a non-empty name`;
     }
   }
 }

@@ -6,7 +6,7 @@
  *
  * The model's shape defaults are those of the default preset ('small'); test/config-schema.test.ts checks they agree.
  */
-import { group, integer, nullableInteger, nullableNumber, nullableText, number, oneOf, templates } from './config-field-kinds.js';
+import { group, integer, nullableInteger, nullableNames, nullableNumber, nullableText, number, oneOf, templates } from './config-field-kinds.js';
 import { PRESET_NAMES } from './presets.js';
 
 /** The sin-cos position table of a 2-D patch grid gives a quarter of the width to each of sin/cos of row/column. */
@@ -38,9 +38,9 @@ export const CONFIG_FIELDS = group('A training configuration. Anything omitted t
   ),
   data: group('What to train and evaluate on.', {
     dataset: oneOf(
-      ['shapes', 'emoji', 'fashion-mnist', 'folder'],
+      ['shapes', 'emoji', 'fashion-mnist', 'folder', 'webdataset'],
       'shapes',
-      "'shapes': synthetic captioned shapes; 'emoji': Google emoji images with their names; 'fashion-mnist': Debian's dataset-fashion-mnist; 'folder': your own images (data.path).",
+      "'shapes': synthetic captioned shapes; 'emoji': Google emoji images with their names; 'fashion-mnist': Debian's dataset-fashion-mnist; 'folder': your own images (data.path); 'webdataset': tar shards as img2dataset writes them (data.train, data.val).",
     ),
     train_size: integer({ min: 1 }, 2048, 'Training image-text pairs used (the data-scaling axis).'),
     eval_size: integer({ min: 1 }, 256, 'Held-out pairs for zero-shot classification and retrieval.'),
@@ -48,6 +48,9 @@ export const CONFIG_FIELDS = group('A training configuration. Anything omitted t
     // the checker's former >= 1 let through sizes that loading refused only after the job had started.
     image_size: integer({ min: 4, max: 1024 }, 32, 'Images are resized to image_size x image_size x 3.'),
     path: nullableText(null, "Folder or JSONL file for dataset 'folder' (or another location of the Fashion-MNIST files)."),
+    train: nullableText(null, "Training shards of dataset 'webdataset': a brace pattern such as \"shards/{000000..000099}.tar\" ('::' joins patterns)."),
+    val: nullableText(null, "Evaluation shards of dataset 'webdataset' (a pattern as data.train)."),
+    classnames: nullableNames(null, "Class names for zero-shot evaluation of dataset 'webdataset'; a sample's KEY.cls is an index into them."),
   }),
   model: group('Model size. Anything omitted comes from the preset.', {
     preset: oneOf(PRESET_NAMES, 'small', 'Named model size; its values apply first, then the model fields written here.'),

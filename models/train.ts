@@ -134,10 +134,12 @@ export async function train(config: TrainConfig, events: TrainEvents, options: T
     throw new ConfigError('train.batch_size', `${config.train.batch_size} is bigger than the training split (${dataset.train.size} examples)`);
   }
   const ctx = config.model.text.context_length;
-  const captions: string[] = [];
-  for (let i = 0; i < dataset.train.size; i++) captions.push(dataset.train.get(i).caption);
+  // A streaming source (WebDataset) has no train.get: its vocabulary comes from the captions of one epoch's length of
+  // samples, and its captions are encoded batch by batch in runStep.
+  const captions: string[] = dataset.stream ? await dataset.stream.captions(dataset.train.size) : [];
+  for (let i = 0; !dataset.stream && i < dataset.train.size; i++) captions.push(dataset.train.get(i).caption);
   const tokenizer = await makeTokenizer(config.model.text, captions);
-  const captionIds = captions.map((c) => tokenizer.encode(c, ctx));
+  const captionIds = dataset.stream ? [] : captions.map((c) => tokenizer.encode(c, ctx));
   log(`data '${dataset.name}': ${dataset.train.size} train / ${dataset.eval.size} eval pairs; vocabulary ${tokenizer.vocabSize}`);
 
   const model = buildModel(config, tokenizer.vocabSize, tokenizer.padId);
@@ -149,6 +151,7 @@ export async function train(config: TrainConfig, events: TrainEvents, options: T
     optimizer.dispose();
     model.dispose();
     disposeConstants();
+    await dataset.stream?.close();
   }
 }
 
@@ -189,7 +192,10 @@ async function runTraining(
   let evalSeconds = 0;
 
   // Resume states (models/resume.ts) live beside the job's checkpoints; one left by an earlier attempt is continued.
-  const resumeDir = options.checkpointDir ? join(options.checkpointDir, 'resume') : null;
+  // A stream's position (shard order, shuffle buffer) is not saved yet, so streamed data gets no states: a rerun
+  // would not continue the same sample order, and its numbers would not be the uninterrupted run's.
+  const resumeDir = options.checkpointDir && !dataset.stream ? join(options.checkpointDir, 'resume') : null;
+  if (options.checkpointDir && dataset.stream) events.onLog?.('note: no resume states for streamed data (webdataset): an interrupted job restarts from step 0');
   const saved = resumeDir ? loadResumeState(resumeDir, model) : null;
   if (saved) {
     const l = saved.loop;
@@ -257,9 +263,9 @@ async function runTraining(
    * the step's peak tensor bytes (the first step of a phase). */
   const runStep = async (phase: TrainConfig, opt: AdamW, lr: number, profile: boolean) => {
     const t0 = performance.now();
-    const indices = order.next(b);
-    const examples = indices.map((i) => dataset.train.get(i));
-    const ids = indices.map((i) => captionIds[i]);
+    const indices = dataset.stream ? [] : order.next(b);
+    const examples = dataset.stream ? await dataset.stream.next(b) : indices.map((i) => dataset.train.get(i));
+    const ids = dataset.stream ? examples.map((x) => tokenizer.encode(x.caption, config.model.text.context_length)) : indices.map((i) => captionIds[i]);
     const batch = buildTrainBatch(phase, examples, ids, model, maskRng);
     const { out, bytes } = profile ? await engine.profiledStep(batch, opt, lr) : trainStep(engine, opt, batch, lr);
     peakBytes = Math.max(peakBytes, bytes);
@@ -350,6 +356,7 @@ async function runTraining(
       final_loss: lastLoss,
       eval_seconds: evalSeconds,
       setup_seconds: setupSeconds,
+      ...(dataset.stream ? { skipped_samples: dataset.stream.skippedSamples } : {}),
       ...pretune,
     },
     ...(options.checkpointDir ? { artifacts } : {}),

@@ -33,7 +33,7 @@ const NARROWED_BY_CROSS_FIELD_RULE: Record<string, RegExp> = {
 
 /** Keywords of a leaf that are no bound; any other keyword must be exercised below, or the test fails. */
 const NOT_BOUNDS = new Set(['type', 'description', 'default']);
-const EXERCISED = new Set(['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf', 'enum', 'minLength', 'oneOf']);
+const EXERCISED = new Set(['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf', 'enum', 'minLength', 'oneOf', 'minItems', 'items']);
 
 type Case = { value: unknown; why: string };
 
@@ -74,6 +74,11 @@ function casesOf(s: Record<string, unknown>): { refused: Case[]; accepted: Case[
     refused.push({ value: 'x'.repeat(s.minLength - 1), why: 'shorter than minLength' });
     accepted.push({ value: 'x'.repeat(s.minLength), why: 'minLength long' });
   }
+  if (typeof s.minItems === 'number') {
+    refused.push({ value: [], why: 'fewer than minItems' });
+    accepted.push({ value: Array.from({ length: s.minItems }, (_, i) => `name${i}`), why: 'minItems long' });
+  }
+  if ((s.items as Record<string, unknown> | undefined)?.minLength === 1) refused.push({ value: ['a', ''], why: 'an empty item' });
   if (s.oneOf) {
     accepted.push({ value: 'dataset', why: 'the const' }, { value: ['a photo of a {}.'], why: 'a list of templates' });
     refused.push({ value: [], why: 'an empty list' }, { value: ['no placeholder'], why: 'a template without {}' }, { value: 'other', why: 'another name' });

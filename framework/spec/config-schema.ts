@@ -28,6 +28,8 @@ function leafSchema(f: LeafField): Schema {
       return { enum: [...f.values], description, default: f.default };
     case 'text':
       return { type: type('string'), minLength: 1, description, default: f.default };
+    case 'names':
+      return { type: type('array'), minItems: 1, items: { type: 'string', minLength: 1 }, description, default: f.default };
     case 'templates':
       return {
         oneOf: [{ const: 'dataset' }, { type: 'array', minItems: 1, items: { type: 'string', pattern: '\\{\\}' } }],

@@ -66,7 +66,7 @@ export function fashionCaption(label: number, pick: number, pick2: number): stri
   return templates[Math.floor(pick * templates.length)];
 }
 
-interface IdxImages {
+export interface IdxImages {
   count: number;
   rows: number;
   cols: number;
@@ -117,7 +117,8 @@ function parseLabels(buf: Buffer, file: string, count: number): Uint8Array {
 /** Parsed files by folder and part (about 55 MB for the full set): later loads in the process skip the gunzip. */
 const parsed = new Map<string, { images: IdxImages; labels: Uint8Array }>();
 
-function loadPart(dir: string, prefix: 'train' | 't10k'): { images: IdxImages; labels: Uint8Array } {
+/** The images and labels of the official training ('train') or test ('t10k') file in `dir`. */
+export function loadPart(dir: string, prefix: 'train' | 't10k'): { images: IdxImages; labels: Uint8Array } {
   const key = `${dir}/${prefix}`;
   const hit = parsed.get(key);
   if (hit) return hit;
