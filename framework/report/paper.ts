@@ -255,7 +255,7 @@ export function addPaperColumns(model: TableModel, cmp: PaperComparison): void {
     if (model.kind === 'grid') {
       if (s.column === undefined || cmp.columnsAxis !== model.columnsAxis) continue;
       at = model.columns.length;
-      col = { key: `paper:${s.metric}@${s.column}`, header: `paper ${s.column_paper_label ?? s.column}`, unit: unitOf(s.metric), source: { kind: 'paper', series: s.name } };
+      col = { key: `paper:${s.metric}@${s.column}`, header: `paper ${s.column_paper_label ?? s.column}`, unit: unitOf(s.metric), source: { kind: 'paper', series: s.name, metric: s.metric } };
     } else {
       if (s.column !== undefined) continue;
       const idx = model.columns.findIndex((c) =>
@@ -263,7 +263,7 @@ export function addPaperColumns(model: TableModel, cmp: PaperComparison): void {
       );
       if (idx < 0) continue;
       at = idx + 1;
-      col = { key: `paper:${s.metric}${s.kind === 'ratio' ? '_rel' : ''}`, header: 'paper', unit: s.kind === 'ratio' ? 'ratio' : unitOf(s.metric), source: { kind: 'paper', series: s.name } };
+      col = { key: `paper:${s.metric}${s.kind === 'ratio' ? '_rel' : ''}`, header: 'paper', unit: s.kind === 'ratio' ? 'ratio' : unitOf(s.metric), source: { kind: 'paper', series: s.name, metric: s.metric } };
     }
     model.columns.splice(at, 0, col);
     for (const g of model.groups) {
