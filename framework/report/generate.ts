@@ -1,6 +1,6 @@
 /**
- * Writes reports/<experiment>/ (index.html, table.md, table.tex, table.csv, jobs.csv, curves.csv, PNG plots) and,
- * for --all, reports/index.html. Reads the database only.
+ * Writes reports/<experiment>/ (index.html, table.md, table.tex, table.csv, jobs.csv, curves.csv, figure1.csv, PNG
+ * plots) and, for --all, reports/index.html and reports/claims.json. Reads the database only.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveLayout, type Layout } from './axes.js';
 import { buildCharts, type ChartFile } from './charts.js';
 import { experimentPage } from './experiment-page.js';
+import { figure1Csv, figure1Panels } from './figure1.js';
 import { indexPage, type IndexEntry } from './index-page.js';
 import { listExperiments, loadExperiment, type ExperimentData } from './load.js';
 import { paperLines, paperNotes } from './paper-html.js';
@@ -37,6 +38,8 @@ export interface ExperimentReport {
   /** One line per paper series: 'agrees: ...' / 'disagrees: ...'. */
   paperStatements: string[];
   paper: PaperComparison | null;
+  /** What the report was made from (the claims scorecard reads it). */
+  data: ExperimentData;
   seconds: { load: number; table: number; charts: number; write: number };
 }
 
@@ -91,7 +94,8 @@ export async function reportExperiment(db: Database, name: string, opts: ReportO
   const { cmp, problem } = paperFor(layout, builder, data, papers === undefined ? readPapers(paperPath) : papers, paperPath);
   if (cmp) addPaperColumns(table, cmp);
   const t2 = performance.now();
-  const charts: ChartFile[] = buildCharts(data, layout);
+  const panels = figure1Panels(data, layout);
+  const charts: ChartFile[] = buildCharts(data, layout, panels);
   const t3 = performance.now();
 
   clearGenerated(dir);
@@ -101,12 +105,14 @@ export async function reportExperiment(db: Database, name: string, opts: ReportO
   const statements = cmp ? paperLines(cmp) : [];
   const paperMd = cmp ? [...paperNotes(cmp), ...statements].map((s) => `- ${s}`).join('\n') : '';
   const md = toMarkdown(table, title) + (paperMd ? `\n## Paper comparison\n\n${paperMd}\n` : '');
-  const files = ['table.md', 'table.tex', 'table.csv', 'jobs.csv', 'curves.csv'];
+  const files = ['table.md', 'table.tex', 'table.csv', 'jobs.csv', 'curves.csv', ...(panels.length ? ['figure1.csv'] : [])];
   writeFileSync(join(dir, 'table.md'), md);
   writeFileSync(join(dir, 'table.tex'), toLatex(table, title));
   writeFileSync(join(dir, 'table.csv'), toCsv(table));
   writeFileSync(join(dir, 'jobs.csv'), jobsCsv(data, layout));
   writeFileSync(join(dir, 'curves.csv'), curvesCsv(data));
+  if (panels.length) writeFileSync(join(dir, 'figure1.csv'), figure1Csv(panels, layout.groupAxes));
+  else rmSync(join(dir, 'figure1.csv'), { force: true });
   const generatedAt = (opts.now ?? new Date()).toISOString();
   writeFileSync(
     join(dir, 'index.html'),
@@ -122,6 +128,7 @@ export async function reportExperiment(db: Database, name: string, opts: ReportO
     files: ['index.html', ...files, ...charts.map((c) => c.file)],
     paperStatements: statements,
     paper: cmp,
+    data,
     seconds: { load: (t1 - t0) / 1000, table: (t2 - t1) / 1000, charts: (t3 - t2) / 1000, write: (t4 - t3) / 1000 },
   };
 }
