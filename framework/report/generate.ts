@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveLayout, type Layout } from './axes.js';
 import { buildCharts, type ChartFile } from './charts.js';
+import { scorecard, type Scorecard } from './claims.js';
+import { ReportError } from './errors.js';
 import { experimentPage } from './experiment-page.js';
 import { figure1Csv, figure1Panels } from './figure1.js';
 import { indexPage, type IndexEntry } from './index-page.js';
@@ -133,10 +135,20 @@ export async function reportExperiment(db: Database, name: string, opts: ReportO
   };
 }
 
-export async function reportAll(db: Database, opts: ReportOptions): Promise<{ experiments: ExperimentReport[]; index: string }> {
+export async function reportAll(db: Database, opts: ReportOptions): Promise<{ experiments: ExperimentReport[]; index: string; claims: string; scorecard: Scorecard }> {
   const summaries = listExperiments(db);
   const slugs = assignSlugs(summaries);
-  const papers = readPapers(opts.paperResults ?? DEFAULT_PAPER_RESULTS);
+  const paperPath = opts.paperResults ?? DEFAULT_PAPER_RESULTS;
+  const papers = readPapers(paperPath);
+  if (!papers) {
+    let why = '';
+    try {
+      loadPaperResults(paperPath);
+    } catch (err) {
+      why = (err as Error).message;
+    }
+    throw new ReportError(`report: --all scores the paper's claims (claims.json) from ${paperPath}, which could not be read: ${why}. Pass --paper FILE.`);
+  }
   const experiments: ExperimentReport[] = [];
   const entries: IndexEntry[] = [];
   for (const s of summaries) {
@@ -144,8 +156,12 @@ export async function reportAll(db: Database, opts: ReportOptions): Promise<{ ex
     experiments.push(r);
     entries.push({ summary: s, slug: r.slug, verdicts: r.paper ? r.paper.comparisons.map((c) => `${c.series.name}: ${c.verdict}`) : [] });
   }
+  const byName = new Map(experiments.map((r) => [r.name, r.data]));
+  const card = scorecard((name) => byName.get(name) ?? null, papers, paperPath);
   mkdirSync(opts.outDir, { recursive: true });
+  const claims = join(opts.outDir, 'claims.json');
+  writeFileSync(claims, JSON.stringify(card, null, 2) + '\n');
   const index = join(opts.outDir, 'index.html');
-  writeFileSync(index, indexPage(entries, (opts.now ?? new Date()).toISOString(), opts.dbPath));
-  return { experiments, index };
+  writeFileSync(index, indexPage(entries, card, (opts.now ?? new Date()).toISOString(), opts.dbPath));
+  return { experiments, index, claims, scorecard: card };
 }
