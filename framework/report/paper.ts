@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { axisLabels, type Layout } from './axes.js';
 import { toDisplay, unitOf, type ColumnDef, type Unit } from './columns.js';
+import { fixedByBudget } from './budget.js';
 import { formatNumber } from './format.js';
 import type { JobData } from './load.js';
 import { summarize, type Stat } from './stats.js';
@@ -201,7 +202,13 @@ export function comparePaper(key: string, table: PaperTable, layout: Layout, bui
   const baseRow = table.rows.find((r) => r.key === table.baseline) ?? null;
   const comparisons: SeriesComparison[] = [];
   for (const group of extraCombos(layout, jobs, [rowsAxis, columnsAxis])) {
+    // A series of what the block's budget holds fixed (wall-clock time under an equal-time budget) compares nothing.
+    const fixed = fixedByBudget(jobs.filter((j) => Object.entries(group).every(([a, l]) => (j.labels[a] ?? '') === l)));
     for (const series of table.series) {
+      if (fixed?.metrics.includes(series.metric)) {
+        notes.push(`${series.name}${Object.keys(group).length ? ` [ours: ${Object.entries(group).map(([a, l]) => `${a} = ${l}`).join(', ')}]` : ''}: not compared, ${fixed.reason}.`);
+        continue;
+      }
       const unit: Unit = series.kind === 'ratio' ? 'ratio' : unitOf(series.metric);
       const colLabel = series.column !== undefined ? colMap.get(series.column) : undefined;
       const colOk = series.column === undefined || (columnsAxis !== null && colLabel !== undefined);
