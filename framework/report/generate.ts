@@ -13,7 +13,7 @@ import { experimentPage } from './experiment-page.js';
 import { figure1Csv, figure1Panels } from './figure1.js';
 import { indexPage, type IndexEntry } from './index-page.js';
 import { listExperiments, loadExperiment, type ExperimentData } from './load.js';
-import { paperLines, paperNotes } from './paper-html.js';
+import { paperLines, paperNotes, seriesTitle } from './paper-html.js';
 import { addPaperColumns, comparePaper, loadPaperResults, type PaperComparison, type PaperResults } from './paper.js';
 import { assignSlugs } from './slug.js';
 import type { Database } from './sqlite.js';
@@ -154,7 +154,7 @@ export async function reportAll(db: Database, opts: ReportOptions): Promise<{ ex
   for (const s of summaries) {
     const r = await reportExperiment(db, s.name, opts, slugs, papers);
     experiments.push(r);
-    entries.push({ summary: s, slug: r.slug, verdicts: r.paper ? r.paper.comparisons.map((c) => `${c.series.name}: ${c.verdict}`) : [] });
+    entries.push({ summary: s, slug: r.slug, verdicts: r.paper ? r.paper.comparisons.map((c) => `${seriesTitle(c)}: ${c.verdict}`) : [] });
   }
   const byName = new Map(experiments.map((r) => [r.name, r.data]));
   const card = scorecard((name) => byName.get(name) ?? null, papers, paperPath);
