@@ -132,6 +132,15 @@ test('a hostile experiment name is shown as text and runs nothing', { skip }, as
   await index.page.close();
 });
 
+/** Tables whose parent is not a sideways-scrolling box (they would widen the page when wide). */
+async function unboxedTables(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('table'))
+      .filter((t) => getComputedStyle(t.parentElement!).overflowX !== 'auto')
+      .map((t) => t.className || t.querySelector('th')?.textContent || '?'),
+  );
+}
+
 test('at 1400 px wide tables scroll inside their own box and the page does not widen', { skip }, async (t) => {
   const v = await visit('ablation-a-budget/index.html', 1400);
   await checkImages(v.page);
@@ -151,6 +160,7 @@ test('at 1400 px wide tables scroll inside their own box and the page does not w
     }),
   }));
   assert.ok(layout.page <= 1400, `page is ${layout.page} px wide`);
+  assert.deepEqual(await unboxedTables(v.page), [], 'every table sits in a scroll box');
   // The fixture's table is wider than the page: it must scroll in its box, not push the page.
   assert.equal(layout.boxes.length, 2, 'one table per budget block');
   for (const b of layout.boxes) {
@@ -170,6 +180,7 @@ test('at 1400 px wide tables scroll inside their own box and the page does not w
 
   const index = await visit('index.html', 1400);
   assert.ok((await index.page.evaluate(() => document.documentElement.scrollWidth)) <= 1400);
+  assert.deepEqual(await unboxedTables(index.page), []);
   assert.equal(await index.page.locator('h2').first().textContent(), 'Claims scorecard');
   assert.equal(await index.page.locator('table.claims tbody tr').count(), 9);
   t.diagnostic(`screenshot: ${await screenshot(index.page, 'index-1400')}`);
