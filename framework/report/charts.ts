@@ -10,6 +10,7 @@
  */
 import type { ChartConfiguration, ChartDataset } from 'chart.js';
 import { axisLabels, cellKey, type Layout } from './axes.js';
+import { fixedByBudget } from './budget.js';
 import { color, renderChart } from './chart-render.js';
 import { isFractionMetric, prettyMetric, toDisplay, unitOf } from './columns.js';
 import { figure1Panels, type Figure1Panel } from './figure1.js';
@@ -143,7 +144,8 @@ function figure1Chart(panel: Figure1Panel, file: string): ChartFile {
   const datasets: ChartDataset<'line', XY[]>[] = [];
   panel.curves.slice(0, MAX_LINES).forEach((c, i) => {
     const label = `${c.name} (n=${c.n})`;
-    datasets.push({ label, data: c.time.map((t, k) => ({ x: t, y: c.mean[k]! })), borderColor: color(i), backgroundColor: color(i), pointRadius: 3, borderWidth: 2 });
+    const pointRadius = c.time.length > 40 ? 0 : 3;
+    datasets.push({ label, data: c.time.map((t, k) => ({ x: t, y: c.mean[k]! })), borderColor: color(i), backgroundColor: color(i), pointRadius, borderWidth: 2 });
     if (c.std.some((s) => s !== null)) {
       const edge = (sign: number): XY[] => c.time.map((t, k) => ({ x: t, y: c.mean[k]! + sign * (c.std[k] ?? 0) }));
       datasets.push({ label: label + BAND, data: edge(-1), borderColor: 'transparent', pointRadius: 0, borderWidth: 0, fill: false });
@@ -178,7 +180,7 @@ function lineAxes(layout: Layout, axis: string): string[] {
 
 function metricVsAxis(data: ExperimentData, layout: Layout, series: CellSeries[], metric: string, axis: string): ChartFile | null {
   const others = lineAxes(layout, axis);
-  const lines = new Map<string, { name: string; mean: XY[]; seeds: XY[] }>();
+  const lines = new Map<string, { name: string; mean: XY[]; seeds: XY[]; jobs: JobData[] }>();
   const unit = unitOf(metric);
   for (const s of series) {
     const xLabel = s.labels[axis];
@@ -191,11 +193,14 @@ function metricVsAxis(data: ExperimentData, layout: Layout, series: CellSeries[]
     const stat = summarize(values);
     if (!stat) continue;
     const key = JSON.stringify(others.map((a) => s.labels[a] ?? ''));
-    const line = lines.get(key) ?? { name: others.map((a) => `${a}=${s.labels[a] ?? ''}`).join(', ') || metric, mean: [], seeds: [] };
+    const line = lines.get(key) ?? { name: others.map((a) => `${a}=${s.labels[a] ?? ''}`).join(', ') || metric, mean: [], seeds: [], jobs: [] };
+    line.jobs.push(...s.jobs);
     line.mean.push({ x, y: stat.mean });
     for (const v of values) line.seeds.push({ x, y: v });
     lines.set(key, line);
   }
+  // A line of what its block's budget holds fixed (train time under an equal-time budget) is flat by design.
+  for (const [key, l] of lines) if (fixedByBudget(l.jobs)?.metrics.includes(metric)) lines.delete(key);
   if (lines.size === 0) return null;
   const xs = axisLabels(layout, axis).map(Number);
   const logX = xs.every((v) => v > 0) && Math.max(...xs) / Math.min(...xs) >= 8;
