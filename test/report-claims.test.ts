@@ -196,6 +196,16 @@ describe('verdicts', () => {
   });
 });
 
+describe('bad paper numbers', () => {
+  test('a paper file without a table or a row a claim needs: an error naming the claim, the file and what it has', () => {
+    const papers = loadPaperResults(DEFAULT_PAPER_RESULTS);
+    const { table8: _, ...noTable8 } = papers;
+    assert.throws(() => scorecard((n) => data.get(n) ?? null, noTable8, 'p.json'), /claim model needs "table8" in p\.json, which has: table1a, table1b/);
+    const noRow = { ...papers, table1c: { ...papers['table1c']!, series: [{ ...papers['table1c']!.series[0]!, values: { none: 68.2 } }] } };
+    assert.throws(() => scorecard((n) => data.get(n) ?? null, noRow, 'p.json'), /claim 1c needs the zero_shot_top1 value of row "random" of table1c in p\.json; the table's value series are: zero_shot_top1 \(none\)/);
+  });
+});
+
 describe('baseline convergence', () => {
   test('converged: flat over the last 20% of training, top-1 in range, top-5 under 99%', () => {
     assert.equal(card.baseline_converged, true, JSON.stringify(card.baseline));
