@@ -59,8 +59,8 @@ interface Visit {
   requests: string[];
 }
 
-async function visit(relPath: string): Promise<Visit> {
-  const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+async function visit(relPath: string, width = 1280): Promise<Visit> {
+  const page = await browser!.newPage({ viewport: { width, height: 900 } });
   const v: Visit = { page, consoleErrors: [], dialogs: [], requests: [] };
   page.on('console', (m) => {
     if (m.type() === 'error') v.consoleErrors.push(m.text());
@@ -129,5 +129,60 @@ test('a hostile experiment name is shown as text and runs nothing', { skip }, as
   const index = await visit('index.html');
   assert.deepEqual(index.dialogs, []);
   assert.ok(await index.page.getByRole('link', { name: XSS }).isVisible());
+  await index.page.close();
+});
+
+/** Tables whose parent is not a sideways-scrolling box (they would widen the page when wide). */
+async function unboxedTables(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('table'))
+      .filter((t) => getComputedStyle(t.parentElement!).overflowX !== 'auto')
+      .map((t) => t.className || t.querySelector('th')?.textContent || '?'),
+  );
+}
+
+test('at 1400 px wide tables scroll inside their own box and the page does not widen', { skip }, async (t) => {
+  const v = await visit('ablation-a-budget/index.html', 1400);
+  await checkImages(v.page);
+  assert.deepEqual(v.consoleErrors, []);
+  const layout = await v.page.evaluate(() => ({
+    page: document.documentElement.scrollWidth,
+    boxes: Array.from(document.querySelectorAll('table.results')).map((table) => {
+      const box = table.parentElement!;
+      return {
+        boxClass: box.className,
+        overflowX: getComputedStyle(box).overflowX,
+        boxWidth: box.clientWidth,
+        tableWidth: table.scrollWidth,
+        scrollable: box.scrollWidth > box.clientWidth,
+        headers: Array.from(table.querySelectorAll('thead th')).map((th) => th.textContent),
+      };
+    }),
+  }));
+  assert.ok(layout.page <= 1400, `page is ${layout.page} px wide`);
+  assert.deepEqual(await unboxedTables(v.page), [], 'every table sits in a scroll box');
+  // The fixture's table is wider than the page: it must scroll in its box, not push the page.
+  assert.equal(layout.boxes.length, 2, 'one table per budget block');
+  for (const b of layout.boxes) {
+    assert.equal(b.boxClass, 'scroll');
+    assert.equal(b.overflowX, 'auto');
+    assert.ok(b.boxWidth <= 1400 && b.tableWidth > b.boxWidth && b.scrollable, JSON.stringify(b));
+  }
+  // No column that means nothing in its block: no wall-clock columns under the equal-time budget.
+  assert.ok(layout.boxes[0]!.headers.includes('time (rel.)'));
+  assert.ok(!layout.boxes[1]!.headers.includes('time (rel.)') && !layout.boxes[1]!.headers.includes('train time (s)'), layout.boxes[1]!.headers.join(', '));
+  const box = v.page.locator('div.scroll:has(table.results)').first();
+  await box.evaluate((el) => el.scrollBy(300, 0));
+  assert.ok((await box.evaluate((el) => el.scrollLeft)) > 0, 'the table box scrolls sideways');
+  assert.equal(await v.page.evaluate(() => window.scrollX), 0);
+  t.diagnostic(`screenshot: ${await screenshot(v.page, 'ablation-a-budget-1400')}`);
+  await v.page.close();
+
+  const index = await visit('index.html', 1400);
+  assert.ok((await index.page.evaluate(() => document.documentElement.scrollWidth)) <= 1400);
+  assert.deepEqual(await unboxedTables(index.page), []);
+  assert.equal(await index.page.locator('h2').first().textContent(), 'Claims scorecard');
+  assert.equal(await index.page.locator('table.claims tbody tr').count(), 9);
+  t.diagnostic(`screenshot: ${await screenshot(index.page, 'index-1400')}`);
   await index.page.close();
 });

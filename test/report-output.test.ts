@@ -45,10 +45,13 @@ async function runCli(args: string[]): Promise<{ code: number; stdout: string; s
 describe('files beside the page', () => {
   test('every experiment folder has the page, the tables and the plots', () => {
     for (const slug of ['ablation-a', 'ablation-a-disagree', 'ablation-b', 'scaling']) {
-      for (const f of ['index.html', 'table.md', 'table.tex', 'table.csv', 'jobs.csv', 'curves.csv', 'loss.png', 'accuracy-vs-time.png', 'accuracy-vs-step.png']) {
+      for (const f of ['index.html', 'table.md', 'table.tex', 'table.csv', 'jobs.csv', 'curves.csv', 'figure1.csv', 'loss.png', 'accuracy-vs-step.png']) {
         assert.ok(existsSync(join(out, slug, f)), `${slug}/${f}`);
       }
     }
+    // Figure 1: one plot, or one per block of the table (scaling has a block per model preset).
+    for (const slug of ['ablation-a', 'ablation-a-disagree', 'ablation-b']) assert.ok(existsSync(join(out, slug, 'accuracy-vs-time.png')), slug);
+    for (const preset of ['tiny', 'small']) assert.ok(existsSync(join(out, 'scaling', `accuracy-vs-time-${preset}.png`)), preset);
     assert.ok(existsSync(join(out, 'scaling', 'accuracy-vs-flops.png')));
     assert.ok(existsSync(join(out, 'ablation-a', 'zero_shot_top1-vs-mask.image_ratio.png')));
   });
@@ -63,6 +66,27 @@ describe('files beside the page', () => {
     const grid = read('ablation-b', 'table.md');
     assert.match(grid, /\| 64 \| 30\.5 ± 0\.7 \(n=2\) \| failed \|/);
     assert.match(grid, /\| 256 \| 34\.5 ± 0\.7 \(n=2\) \| — \|/);
+  });
+
+  test('Table 1(a) form: batch after n; each block leaves out what its budget fixes, in every format', () => {
+    const md = read('ablation-a-budget', 'table.md');
+    const [epochs, rest] = md.split('## budget = time');
+    const time = rest!.split('\n- ')[0];
+    assert.ok(epochs!.includes('| mask.image\\_ratio | n | batch | zero-shot top-1 (%) | paper |'), epochs);
+    assert.ok(epochs!.includes('| train time (s) | time (rel.) | paper | FLOPs (rel.) | paper | peak memory (MiB) |'), epochs);
+    assert.ok(!epochs!.includes('samples seen'));
+    assert.ok(time!.includes('| T→I R@1 (%) | FLOPs (rel.) | paper | samples seen |'), time);
+    assert.ok(!time!.includes('train time') && !time!.includes('time (rel.)'), time);
+    assert.ok(md.includes('- budget = time: every job trains for the same 60 s (train.time\\_budget\\_s), so train time and its ratio are left out.'));
+    assert.ok(md.includes('wall-clock time (rel.) [ours: budget = time]: not compared'));
+    assert.ok(!md.includes('wall-clock time (rel.) [ours: budget = time]: disagrees'));
+    const page = read('ablation-a-budget', 'index.html');
+    assert.equal(page.match(/<table class="results">/g)?.length, 2);
+    const csv = read('ablation-a-budget', 'table.csv').split('\n');
+    assert.ok(!csv.some((l) => l.startsWith('time,') && /,train_seconds(_rel)?,/.test(l)), 'no train time cells in the equal-time block');
+    assert.ok(csv.some((l) => l.startsWith('epochs,0.5,train_seconds_rel,ratio,')));
+    const tex = read('ablation-a-budget', 'table.tex');
+    assert.equal(tex.match(/\\begin\{tabular\}/g)?.length, 2);
   });
 
   test('latex booktabs rows', () => {
@@ -165,7 +189,7 @@ describe('command line', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'framework/cli/report.ts', '--db', dbPath, '--out', out, '--experiment', 'nope'], { encoding: 'utf8' });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /no experiment named "nope"/);
-    assert.match(r.stderr, /Known experiments: "ablation-a", "ablation-a-disagree", "ablation-b", "scaling"/);
+    assert.match(r.stderr, /Known experiments: "ablation-a", "ablation-a-disagree", "ablation-b", "ablation-a-budget", "scaling"/);
     assert.equal(r.stderr.trim().split('\n').length, 1);
   });
 

@@ -175,14 +175,16 @@ describe('zip groups', () => {
     assert.ok(m.notes.some((n) => /train\.batch_size varies together with mask\.image_ratio \(a zip\): 0\.5 -> 128, 0\.75 -> 256/.test(n)));
   });
 
-  test('an axis zipped with the rows axis is shown beside the row, not as one-row blocks', () => {
+  test('a batch zipped with the rows axis is the first column (Table 1(a) form), not one-row blocks', () => {
     const data = loadExperiment(db, 'zip');
     const layout = resolveLayout(data);
     assert.deepEqual(layout.groupAxes, []);
     assert.deepEqual([...layout.companions.keys()], ['train.batch_size']);
     const m = buildTable(data, layout);
     assert.equal(m.groups.length, 1);
-    assert.deepEqual(m.groups[0]!.rows.map((r) => `${r.label} ${r.companions}`), ['0 train.batch_size = 64', '0.5 train.batch_size = 128', '0.75 train.batch_size = 256']);
+    assert.equal(m.columns[0]!.key, 'batch_size');
+    assert.deepEqual(m.groups[0]!.rows.map((r) => `${r.label} ${cellLine(r.cells[0]!, m.columns[0]!)}|${r.companions}`), ['0 64|', '0.5 128|', '0.75 256|']);
+    assert.ok(m.notes.some((n) => n === 'train.batch_size varies together with mask.image_ratio (a zip), shown in the batch column.'), m.notes.join('\n'));
     assert.equal(cellAt(m, 0, '0.5', 'zero_shot_top1'), '32.0 ± 0.0 (n=2)');
     assert.equal(cellAt(m, 0, '0.75', 'train_seconds_rel'), '0.40x (n=2)');
     const paper = loadPaperResults(DEFAULT_PAPER_RESULTS)['table1a']!;

@@ -1,7 +1,7 @@
 /**
  * npm run report -- experiments/ablation-a.yaml     report the experiment named by the spec's `name:`
  * npm run report -- --experiment NAME               the same, by name
- * npm run report -- --all                           every experiment, plus reports/index.html
+ * npm run report -- --all                           every experiment, plus reports/index.html and reports/claims.json
  * Options: --db PATH (default results/results.db), --out DIR (default reports/), --paper FILE (paper numbers).
  * Reads the database only (safe while a sweep writes). Exit 1 with one paragraph on a user error.
  */
@@ -73,9 +73,11 @@ export async function main(argv: string[], io: Io = STDIO): Promise<number> {
     const db = openResultsDb(dbPath);
     try {
       if (values.all) {
-        const { experiments, index } = await reportAll(db, opts);
+        const { experiments, index, claims, scorecard } = await reportAll(db, opts);
         for (const r of experiments) io.out(`${summary(r)}\n`);
+        const count = (v: string): number => scorecard.claims.filter((c) => c.verdict === v).length;
         io.out(`index: ${index}\n`);
+        io.out(`claims: ${claims} (${count('agrees')} agree, ${count('disagrees')} disagree, ${count('inconclusive')} inconclusive; baseline converged: ${scorecard.baseline_converged})\n`);
       } else {
         for (const name of names) io.out(`${summary(await reportExperiment(db, name, opts))}\n`);
       }

@@ -109,8 +109,8 @@ export function withCompanions(layout: Layout, labels: Record<string, string>): 
 }
 
 /** ' (train.batch_size = 128)' for a row whose zip companions are known; '' otherwise. */
-export function companionText(layout: Layout, rowLabel: string): string {
-  const parts = [...layout.companions].flatMap(([axis, map]) => (map.has(rowLabel) ? [`${axis} = ${map.get(rowLabel)}`] : []));
+export function companionText(layout: Layout, rowLabel: string, except: readonly string[] = []): string {
+  const parts = [...layout.companions].flatMap(([axis, map]) => (map.has(rowLabel) && !except.includes(axis) ? [`${axis} = ${map.get(rowLabel)}`] : []));
   return parts.length ? parts.join(', ') : '';
 }
 

@@ -1,6 +1,7 @@
 /**
  * The plots of an experiment page, as PNG files beside it:
- *   accuracy-vs-time   zero-shot top-1 against wall-clock seconds per cell (the paper's Figure 1)
+ *   accuracy-vs-time[-<block>]  the paper's Figure 1: zero-shot top-1 against training time per cell, mean over
+ *                      seeds on a common time axis with a ±1 std band (figure1.ts), one plot per table block
  *   loss, accuracy-vs-step   training loss / zero-shot top-1 against step per cell
  *   <metric>-vs-<axis>  each result metric against a numeric rows/columns axis (mean line, seeds as dots)
  *   accuracy-vs-flops   when an axis scales model, data or budget
@@ -9,8 +10,10 @@
  */
 import type { ChartConfiguration, ChartDataset } from 'chart.js';
 import { axisLabels, cellKey, type Layout } from './axes.js';
+import { fixedByBudget } from './budget.js';
 import { color, renderChart } from './chart-render.js';
 import { isFractionMetric, prettyMetric, toDisplay, unitOf } from './columns.js';
+import { figure1Panels, type Figure1Panel } from './figure1.js';
 import type { ExperimentData, JobData } from './load.js';
 import { isNumericAxis, summarize } from './stats.js';
 
@@ -69,32 +72,24 @@ function thin<T>(points: T[]): T[] {
   return points.filter((_, i) => i % stride === 0 || i === points.length - 1);
 }
 
-/** Mean over the cell's done jobs, step by step; x is the step or the mean elapsed seconds at that step. */
-function meanCurve(jobs: readonly JobData[], name: string, x: 'step' | 'elapsed'): XY[] {
-  const acc = new Map<number, { v: number; e: number; ne: number; n: number }>();
+/** Mean over the cell's done jobs, step by step. */
+function meanCurve(jobs: readonly JobData[], name: string): XY[] {
+  const acc = new Map<number, { v: number; n: number }>();
   for (const job of jobs) {
     if (job.status !== 'done') continue;
     const curve = job.curves.get(name);
     if (!curve) continue;
     for (let i = 0; i < curve.step.length; i++) {
       const step = curve.step[i]!;
-      const e = curve.elapsed[i] ?? null;
-      const a = acc.get(step) ?? { v: 0, e: 0, ne: 0, n: 0 };
+      const a = acc.get(step) ?? { v: 0, n: 0 };
       a.v += curve.value[i]!;
       a.n++;
-      if (e !== null) {
-        a.e += e;
-        a.ne++;
-      }
       acc.set(step, a);
     }
   }
   const scale = isFractionMetric(name) ? 100 : 1;
   const out: XY[] = [];
-  for (const [step, a] of [...acc].sort((p, q) => p[0] - q[0])) {
-    if (x === 'elapsed' && a.ne === 0) continue;
-    out.push({ x: x === 'step' ? step : a.e / a.ne, y: (a.v / a.n) * scale });
-  }
+  for (const [step, a] of [...acc].sort((p, q) => p[0] - q[0])) out.push({ x: step, y: (a.v / a.n) * scale });
   return thin(out);
 }
 
@@ -122,12 +117,12 @@ function lineConfig(title: string, xTitle: string, yTitle: string, datasets: Cha
   };
 }
 
-function curveChart(series: CellSeries[], metric: string, x: 'step' | 'elapsed', file: string, title: string, caption: string): ChartFile | null {
+function curveChart(series: CellSeries[], metric: string, file: string, title: string, caption: string): ChartFile | null {
   const shown = series.slice(0, MAX_LINES);
   const datasets = shown
     .map((s, i) => ({
       label: s.name,
-      data: meanCurve(s.jobs, metric, x),
+      data: meanCurve(s.jobs, metric),
       borderColor: color(i),
       backgroundColor: color(i),
       pointRadius: metric === 'loss' ? 0 : 3,
@@ -138,8 +133,41 @@ function curveChart(series: CellSeries[], metric: string, x: 'step' | 'elapsed',
   if (datasets.length === 0) return null;
   const yTitle = isFractionMetric(metric) ? `${prettyMetric(metric)} (%)` : prettyMetric(metric);
   const more = series.length > MAX_LINES ? ` Only the first ${MAX_LINES} of ${series.length} cells are drawn.` : '';
-  const png = renderChart(lineConfig(title, x === 'step' ? 'step' : 'wall-clock seconds', yTitle, datasets));
+  const png = renderChart(lineConfig(title, 'step', yTitle, datasets));
   return { file, title, caption: caption + more, png };
+}
+
+const BAND = ' ±1 std';
+
+/** One Figure 1 panel: a mean line per cell and, where n > 1, a ±1 std band drawn as two filled edges. */
+function figure1Chart(panel: Figure1Panel, file: string): ChartFile {
+  const datasets: ChartDataset<'line', XY[]>[] = [];
+  panel.curves.slice(0, MAX_LINES).forEach((c, i) => {
+    const label = `${c.name} (n=${c.n})`;
+    const pointRadius = c.time.length > 40 ? 0 : 3;
+    datasets.push({ label, data: c.time.map((t, k) => ({ x: t, y: c.mean[k]! })), borderColor: color(i), backgroundColor: color(i), pointRadius, borderWidth: 2 });
+    if (c.std.some((s) => s !== null)) {
+      const edge = (sign: number): XY[] => c.time.map((t, k) => ({ x: t, y: c.mean[k]! + sign * (c.std[k] ?? 0) }));
+      datasets.push({ label: label + BAND, data: edge(-1), borderColor: 'transparent', pointRadius: 0, borderWidth: 0, fill: false });
+      datasets.push({ label: label + BAND, data: edge(1), borderColor: 'transparent', backgroundColor: `${color(i)}33`, pointRadius: 0, borderWidth: 0, fill: '-1' });
+    }
+  });
+  const title = `zero-shot top-1 vs training time${panel.title ? ` (${panel.title})` : ''}`;
+  const config = lineConfig(title, 'training time (s)', 'zero-shot top-1 (%)', datasets);
+  config.options!.plugins!.legend!.labels!.filter = (item) => !item.text.endsWith(BAND);
+  const more = panel.curves.length > MAX_LINES ? ` Only the first ${MAX_LINES} of ${panel.curves.length} cells are drawn.` : '';
+  const caption =
+    `The paper's Figure 1 from our evaluation points: one line per cell, the mean over its finished seeds on a common ` +
+    `time axis (every evaluation time inside the span all seeds cover, each seed interpolated linearly), shaded ±1 std ` +
+    `where n > 1. Points in figure1.csv.${more}`;
+  return { file, title, caption, png: renderChart(config) };
+}
+
+/** Figure 1 panels as charts: accuracy-vs-time.png, or one accuracy-vs-time-<block>.png per table block. */
+export function figure1Charts(panels: readonly Figure1Panel[]): ChartFile[] {
+  return panels.map((p) =>
+    figure1Chart(p, panels.length === 1 ? 'accuracy-vs-time.png' : `accuracy-vs-time-${Object.values(p.group).join('-').replace(/[^A-Za-z0-9._-]/g, '_')}.png`),
+  );
 }
 
 /** One result metric against a numeric axis: mean line per combination of the other axes, seeds as dots. */
@@ -152,7 +180,7 @@ function lineAxes(layout: Layout, axis: string): string[] {
 
 function metricVsAxis(data: ExperimentData, layout: Layout, series: CellSeries[], metric: string, axis: string): ChartFile | null {
   const others = lineAxes(layout, axis);
-  const lines = new Map<string, { name: string; mean: XY[]; seeds: XY[] }>();
+  const lines = new Map<string, { name: string; mean: XY[]; seeds: XY[]; jobs: JobData[] }>();
   const unit = unitOf(metric);
   for (const s of series) {
     const xLabel = s.labels[axis];
@@ -165,11 +193,14 @@ function metricVsAxis(data: ExperimentData, layout: Layout, series: CellSeries[]
     const stat = summarize(values);
     if (!stat) continue;
     const key = JSON.stringify(others.map((a) => s.labels[a] ?? ''));
-    const line = lines.get(key) ?? { name: others.map((a) => `${a}=${s.labels[a] ?? ''}`).join(', ') || metric, mean: [], seeds: [] };
+    const line = lines.get(key) ?? { name: others.map((a) => `${a}=${s.labels[a] ?? ''}`).join(', ') || metric, mean: [], seeds: [], jobs: [] };
+    line.jobs.push(...s.jobs);
     line.mean.push({ x, y: stat.mean });
     for (const v of values) line.seeds.push({ x, y: v });
     lines.set(key, line);
   }
+  // A line of what its block's budget holds fixed (train time under an equal-time budget) is flat by design.
+  for (const [key, l] of lines) if (fixedByBudget(l.jobs)?.metrics.includes(metric)) lines.delete(key);
   if (lines.size === 0) return null;
   const xs = axisLabels(layout, axis).map(Number);
   const logX = xs.every((v) => v > 0) && Math.max(...xs) / Math.min(...xs) >= 8;
@@ -230,12 +261,11 @@ function jobChart(job: JobData): ChartFile | null {
   return { file: `jobs/job-${job.id}.png`, title: `job ${job.id}`, caption: '', png: renderChart(config, 520, 300), jobId: job.id };
 }
 
-export function buildCharts(data: ExperimentData, layout: Layout): ChartFile[] {
+export function buildCharts(data: ExperimentData, layout: Layout, panels: readonly Figure1Panel[] = figure1Panels(data, layout)): ChartFile[] {
   const series = cells(data, layout);
-  const out: (ChartFile | null)[] = [];
-  out.push(curveChart(series, 'zero_shot_top1', 'elapsed', 'accuracy-vs-time.png', 'zero-shot top-1 vs wall-clock time', 'Evaluation curves against training time, one line per cell, mean over finished seeds (the paper\'s Figure 1).'));
-  out.push(curveChart(series, 'loss', 'step', 'loss.png', 'training loss', 'Training loss per step, one line per cell, mean over finished seeds.'));
-  out.push(curveChart(series, 'zero_shot_top1', 'step', 'accuracy-vs-step.png', 'zero-shot top-1 vs step', 'Evaluation curves per step, mean over finished seeds.'));
+  const out: (ChartFile | null)[] = [...figure1Charts(panels)];
+  out.push(curveChart(series, 'loss', 'loss.png', 'training loss', 'Training loss per step, one line per cell, mean over finished seeds.'));
+  out.push(curveChart(series, 'zero_shot_top1', 'accuracy-vs-step.png', 'zero-shot top-1 vs step', 'Evaluation curves per step, mean over finished seeds.'));
   const plotAxes = [layout.rowsAxis, layout.columnsAxis].filter((a): a is string => a !== null && isNumericAxis(axisLabels(layout, a)));
   const resultMetrics = layout.report.metrics.filter((m) => !m.includes('.') && !/rel|relative|^batch/.test(m));
   for (const axis of plotAxes) for (const m of resultMetrics) out.push(metricVsAxis(data, layout, series, m, axis));

@@ -12,7 +12,7 @@ export type ColumnSource =
   | { kind: 'result'; name: string }
   | { kind: 'relative'; name: string }
   | { kind: 'config'; path: string }
-  | { kind: 'paper'; series: string };
+  | { kind: 'paper'; series: string; metric: string };
 
 export interface ColumnDef {
   /** Stable id, also used as the CSV column name. */
@@ -130,4 +130,17 @@ export function gridColumns(metric: string, axis: string, labels: readonly strin
 
 export function metricHeader(name: string): string {
   return header(name, unitOf(name));
+}
+
+/** The result (or config path) a column is about: its own, its ratio's, or the paper series' metric. */
+export function measureOf(col: ColumnDef): string {
+  switch (col.source.kind) {
+    case 'result':
+    case 'relative':
+      return col.source.name;
+    case 'config':
+      return col.source.path;
+    case 'paper':
+      return col.source.metric;
+  }
 }

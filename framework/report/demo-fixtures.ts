@@ -130,6 +130,63 @@ export function addScaling(f: FixtureDb): number {
   return id;
 }
 
+/**
+ * Table 1(a) as the suite runs it: mask ratio zipped with the batch, in an equal-epochs and an equal-time block
+ * (budget axis), 3 seeds whose evaluation points fall at slightly different seconds, many result columns (a table
+ * wider than a 1400 px page).
+ */
+export function addBudgetAblationA(f: FixtureDb, name = 'ablation-a-budget'): number {
+  const ratios = ['0', '0.5', '0.75'];
+  const batches = ['64', '128', '256'];
+  const rec = resolved(name, [['mask.image_ratio', ratios], ['train.batch_size', batches], ['budget', ['epochs', 'time']], ['seed', ['0', '1', '2']]], {
+    rows: 'mask.image_ratio',
+    metrics: ['zero_shot_top1', 'zero_shot_top5', 'retrieval_i2t_r1', 'retrieval_t2i_r1', 'train_seconds', 'train_flops', 'samples_seen', 'peak_memory_bytes', 'final_loss'],
+    baseline: { 'mask.image_ratio': '0' },
+    paper: 'table1a',
+  }, 'Table 1(a) at equal epochs (batch growing with the ratio) and at equal time');
+  const id = f.addExperiment(rec, `name: ${name}
+zip:
+  - mask.image_ratio: [0, 0.5, 0.75]
+    train.batch_size: [64, 128, 256]
+axes:
+  budget: { epochs: { train.epochs: 2 }, time: { train.epochs: null, train.time_budget_s: 60 } }
+seeds: [0, 1, 2]
+`);
+  const jobs: FixtureJob[] = [];
+  for (const budget of ['epochs', 'time'] as const) {
+    ratios.forEach((ratio, r) => {
+      const batch = Number(batches[r]);
+      const seconds = budget === 'time' ? 60 : [100, 55, 40][r]!;
+      const samples = budget === 'time' ? [12000, 21000, 30000][r]! : 2048;
+      const top1 = budget === 'time' ? [0.34, 0.37, 0.35][r]! : [0.36, 0.35, 0.31][r]!;
+      for (const seed of [0, 1, 2]) {
+        const final = top1 + 0.01 * (seed - 1);
+        const stretch = 1 + 0.04 * seed;
+        const curve: [number, number, number][] = [1, 2, 3, 4, 5].map((k) => [k * 10, final * (1 - 0.5 * Math.exp(-k)) / (1 - 0.5 * Math.exp(-5)), (seconds * k * stretch) / 5]);
+        jobs.push({
+          labels: { 'mask.image_ratio': ratio, 'train.batch_size': batches[r]!, budget, seed: String(seed) },
+          seed,
+          config: {
+            seed,
+            data: { train_size: 1024 },
+            mask: { image_ratio: Number(ratio) },
+            train: { batch_size: batch, epochs: budget === 'epochs' ? 2 : null, time_budget_s: budget === 'time' ? 60 : null, steps: null, samples: null },
+          },
+          status: 'done',
+          results: {
+            zero_shot_top1: final, zero_shot_top5: Math.min(0.98, final * 2.2), retrieval_i2t_r1: final / 2, retrieval_t2i_r1: final / 2.1,
+            train_seconds: seconds * stretch, train_flops: 1e12 * (1 - Number(ratio)) * (samples / 2048), samples_seen: samples,
+            peak_memory_bytes: 256 * 1024 * 1024 * (batch / 64) * (1 - Number(ratio) / 2), final_loss: 1.5 + r / 10,
+          },
+          metrics: { zero_shot_top1: curve, loss: curve.map(([s, v, e]) => [s, 4 - 3 * v, e]) },
+        });
+      }
+    });
+  }
+  f.addJobs(id, jobs);
+  return id;
+}
+
 /** An experiment whose name, description, spec and error hold markup. */
 export function addHostile(f: FixtureDb): number {
   const rec = resolved(XSS, [['mask.image_ratio', ['0', '<b>0.5</b>']], ['seed', ['0']]], { rows: 'mask.image_ratio', metrics: ['zero_shot_top1'] }, `description ${XSS}`);
@@ -147,6 +204,7 @@ export function buildDemoDatabase(path: string): void {
     addAblationA(f);
     addAblationA(f, 'ablation-a-disagree', false);
     addAblationB(f);
+    addBudgetAblationA(f);
     addScaling(f);
     addHostile(f);
   } finally {

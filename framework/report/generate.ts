@@ -1,16 +1,19 @@
 /**
- * Writes reports/<experiment>/ (index.html, table.md, table.tex, table.csv, jobs.csv, curves.csv, PNG plots) and,
- * for --all, reports/index.html. Reads the database only.
+ * Writes reports/<experiment>/ (index.html, table.md, table.tex, table.csv, jobs.csv, curves.csv, figure1.csv, PNG
+ * plots) and, for --all, reports/index.html and reports/claims.json. Reads the database only.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveLayout, type Layout } from './axes.js';
 import { buildCharts, type ChartFile } from './charts.js';
+import { scorecard, type Scorecard } from './claims.js';
+import { ReportError } from './errors.js';
 import { experimentPage } from './experiment-page.js';
+import { figure1Csv, figure1Panels } from './figure1.js';
 import { indexPage, type IndexEntry } from './index-page.js';
 import { listExperiments, loadExperiment, type ExperimentData } from './load.js';
-import { paperLines, paperNotes } from './paper-html.js';
+import { paperLines, paperNotes, seriesTitle } from './paper-html.js';
 import { addPaperColumns, comparePaper, loadPaperResults, type PaperComparison, type PaperResults } from './paper.js';
 import { assignSlugs } from './slug.js';
 import type { Database } from './sqlite.js';
@@ -37,6 +40,8 @@ export interface ExperimentReport {
   /** One line per paper series: 'agrees: ...' / 'disagrees: ...'. */
   paperStatements: string[];
   paper: PaperComparison | null;
+  /** What the report was made from (the claims scorecard reads it). */
+  data: ExperimentData;
   seconds: { load: number; table: number; charts: number; write: number };
 }
 
@@ -91,7 +96,8 @@ export async function reportExperiment(db: Database, name: string, opts: ReportO
   const { cmp, problem } = paperFor(layout, builder, data, papers === undefined ? readPapers(paperPath) : papers, paperPath);
   if (cmp) addPaperColumns(table, cmp);
   const t2 = performance.now();
-  const charts: ChartFile[] = buildCharts(data, layout);
+  const panels = figure1Panels(data, layout);
+  const charts: ChartFile[] = buildCharts(data, layout, panels);
   const t3 = performance.now();
 
   clearGenerated(dir);
@@ -101,12 +107,14 @@ export async function reportExperiment(db: Database, name: string, opts: ReportO
   const statements = cmp ? paperLines(cmp) : [];
   const paperMd = cmp ? [...paperNotes(cmp), ...statements].map((s) => `- ${s}`).join('\n') : '';
   const md = toMarkdown(table, title) + (paperMd ? `\n## Paper comparison\n\n${paperMd}\n` : '');
-  const files = ['table.md', 'table.tex', 'table.csv', 'jobs.csv', 'curves.csv'];
+  const files = ['table.md', 'table.tex', 'table.csv', 'jobs.csv', 'curves.csv', ...(panels.length ? ['figure1.csv'] : [])];
   writeFileSync(join(dir, 'table.md'), md);
   writeFileSync(join(dir, 'table.tex'), toLatex(table, title));
   writeFileSync(join(dir, 'table.csv'), toCsv(table));
   writeFileSync(join(dir, 'jobs.csv'), jobsCsv(data, layout));
   writeFileSync(join(dir, 'curves.csv'), curvesCsv(data));
+  if (panels.length) writeFileSync(join(dir, 'figure1.csv'), figure1Csv(panels, layout.groupAxes));
+  else rmSync(join(dir, 'figure1.csv'), { force: true });
   const generatedAt = (opts.now ?? new Date()).toISOString();
   writeFileSync(
     join(dir, 'index.html'),
@@ -122,23 +130,38 @@ export async function reportExperiment(db: Database, name: string, opts: ReportO
     files: ['index.html', ...files, ...charts.map((c) => c.file)],
     paperStatements: statements,
     paper: cmp,
+    data,
     seconds: { load: (t1 - t0) / 1000, table: (t2 - t1) / 1000, charts: (t3 - t2) / 1000, write: (t4 - t3) / 1000 },
   };
 }
 
-export async function reportAll(db: Database, opts: ReportOptions): Promise<{ experiments: ExperimentReport[]; index: string }> {
+export async function reportAll(db: Database, opts: ReportOptions): Promise<{ experiments: ExperimentReport[]; index: string; claims: string; scorecard: Scorecard }> {
   const summaries = listExperiments(db);
   const slugs = assignSlugs(summaries);
-  const papers = readPapers(opts.paperResults ?? DEFAULT_PAPER_RESULTS);
+  const paperPath = opts.paperResults ?? DEFAULT_PAPER_RESULTS;
+  const papers = readPapers(paperPath);
+  if (!papers) {
+    let why = '';
+    try {
+      loadPaperResults(paperPath);
+    } catch (err) {
+      why = (err as Error).message;
+    }
+    throw new ReportError(`report: --all scores the paper's claims (claims.json) from ${paperPath}, which could not be read: ${why}. Pass --paper FILE.`);
+  }
   const experiments: ExperimentReport[] = [];
   const entries: IndexEntry[] = [];
   for (const s of summaries) {
     const r = await reportExperiment(db, s.name, opts, slugs, papers);
     experiments.push(r);
-    entries.push({ summary: s, slug: r.slug, verdicts: r.paper ? r.paper.comparisons.map((c) => `${c.series.name}: ${c.verdict}`) : [] });
+    entries.push({ summary: s, slug: r.slug, verdicts: r.paper ? r.paper.comparisons.map((c) => `${seriesTitle(c)}: ${c.verdict}`) : [] });
   }
+  const byName = new Map(experiments.map((r) => [r.name, r.data]));
+  const card = scorecard((name) => byName.get(name) ?? null, papers, paperPath);
   mkdirSync(opts.outDir, { recursive: true });
+  const claims = join(opts.outDir, 'claims.json');
+  writeFileSync(claims, JSON.stringify(card, null, 2) + '\n');
   const index = join(opts.outDir, 'index.html');
-  writeFileSync(index, indexPage(entries, (opts.now ?? new Date()).toISOString(), opts.dbPath));
-  return { experiments, index };
+  writeFileSync(index, indexPage(entries, card, (opts.now ?? new Date()).toISOString(), opts.dbPath));
+  return { experiments, index, claims, scorecard: card };
 }

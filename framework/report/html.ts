@@ -34,7 +34,7 @@ export function raw(markup: string): SafeHtml {
 }
 
 export const STYLE = raw(`<style>
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto; max-width: 1200px; padding: 0 16px; color: #1d1d1f; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto; max-width: 1360px; padding: 0 16px; color: #1d1d1f; }
 h1 { font-size: 24px; margin-bottom: 4px; } h2 { margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 table { border-collapse: collapse; margin: 12px 0; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #e4e4e4; text-align: right; vertical-align: top; }
@@ -51,7 +51,11 @@ span.n { color: #777; font-size: 11px; margin-left: 4px; white-space: nowrap; }
 .verdict.cannot { background: #eee; color: #555; }
 figure { display: inline-block; margin: 8px 12px 16px 0; vertical-align: top; width: calc(50% - 16px); min-width: 420px; }
 .scroll { overflow-x: auto; max-width: 100%; }
-table.results td { white-space: nowrap; }
+.scroll > table { margin: 0 0 4px; }
+table.results td, table.results th { white-space: nowrap; }
+table.claims { width: 100%; min-width: 900px; table-layout: fixed; }
+table.claims tbody th { font-weight: normal; } table.claims thead th:nth-child(-n+3) { text-align: left; }
+p, li, figcaption { overflow-wrap: break-word; }
 figure img { max-width: 100%; height: auto; border: 1px solid #ddd; } figcaption { font-size: 12px; color: #555; }
 pre { background: #f6f8fa; padding: 10px; overflow: auto; font-size: 12px; max-height: 480px; white-space: pre-wrap; word-break: break-word; }
 details { margin: 4px 0; } summary { cursor: pointer; }

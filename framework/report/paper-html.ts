@@ -29,11 +29,11 @@ ${cmp.notes.length ? html`<ul class="notes">${cmp.notes.map((n) => html`<li>${n}
 ${cmp.comparisons.map(
   (s) => html`<h3>${seriesTitle(s)}</h3>
 <p><span class="verdict ${verdictClass(s.verdict)}">${s.verdict}</span> ${s.statement}</p>
-<table><thead><tr><th>paper row</th><th>our cell</th><th>paper</th><th>ours</th></tr></thead><tbody>
+<div class="scroll"><table><thead><tr><th>paper row</th><th>our cell</th><th>paper</th><th>ours</th></tr></thead><tbody>
 ${s.points.map(
   (p, i) => html`<tr${p.rowKey === t.baseline ? html` class="baseline"` : ''}><th>${p.paperLabel}</th><td class="left">${p.ourLabels ? describeLabels(p.ourLabels) : '—'}</td><td>${formatNumber(s.unit, p.paper)}</td><td>${oursText(s, i)}</td></tr>`,
 )}
-</tbody></table>`,
+</tbody></table></div>`,
 )}`;
 }
 

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { axisLabels, type Layout } from './axes.js';
 import { toDisplay, unitOf, type ColumnDef, type Unit } from './columns.js';
+import { fixedByBudget } from './budget.js';
 import { formatNumber } from './format.js';
 import type { JobData } from './load.js';
 import { summarize, type Stat } from './stats.js';
@@ -201,7 +202,13 @@ export function comparePaper(key: string, table: PaperTable, layout: Layout, bui
   const baseRow = table.rows.find((r) => r.key === table.baseline) ?? null;
   const comparisons: SeriesComparison[] = [];
   for (const group of extraCombos(layout, jobs, [rowsAxis, columnsAxis])) {
+    // A series of what the block's budget holds fixed (wall-clock time under an equal-time budget) compares nothing.
+    const fixed = fixedByBudget(jobs.filter((j) => Object.entries(group).every(([a, l]) => (j.labels[a] ?? '') === l)));
     for (const series of table.series) {
+      if (fixed?.metrics.includes(series.metric)) {
+        notes.push(`${series.name}${Object.keys(group).length ? ` [ours: ${Object.entries(group).map(([a, l]) => `${a} = ${l}`).join(', ')}]` : ''}: not compared, ${fixed.reason}.`);
+        continue;
+      }
       const unit: Unit = series.kind === 'ratio' ? 'ratio' : unitOf(series.metric);
       const colLabel = series.column !== undefined ? colMap.get(series.column) : undefined;
       const colOk = series.column === undefined || (columnsAxis !== null && colLabel !== undefined);
@@ -255,7 +262,7 @@ export function addPaperColumns(model: TableModel, cmp: PaperComparison): void {
     if (model.kind === 'grid') {
       if (s.column === undefined || cmp.columnsAxis !== model.columnsAxis) continue;
       at = model.columns.length;
-      col = { key: `paper:${s.metric}@${s.column}`, header: `paper ${s.column_paper_label ?? s.column}`, unit: unitOf(s.metric), source: { kind: 'paper', series: s.name } };
+      col = { key: `paper:${s.metric}@${s.column}`, header: `paper ${s.column_paper_label ?? s.column}`, unit: unitOf(s.metric), source: { kind: 'paper', series: s.name, metric: s.metric } };
     } else {
       if (s.column !== undefined) continue;
       const idx = model.columns.findIndex((c) =>
@@ -263,7 +270,7 @@ export function addPaperColumns(model: TableModel, cmp: PaperComparison): void {
       );
       if (idx < 0) continue;
       at = idx + 1;
-      col = { key: `paper:${s.metric}${s.kind === 'ratio' ? '_rel' : ''}`, header: 'paper', unit: s.kind === 'ratio' ? 'ratio' : unitOf(s.metric), source: { kind: 'paper', series: s.name } };
+      col = { key: `paper:${s.metric}${s.kind === 'ratio' ? '_rel' : ''}`, header: 'paper', unit: s.kind === 'ratio' ? 'ratio' : unitOf(s.metric), source: { kind: 'paper', series: s.name, metric: s.metric } };
     }
     model.columns.splice(at, 0, col);
     for (const g of model.groups) {

@@ -6,7 +6,8 @@
  */
 import type { JobStatus } from '../store/types.js';
 import { axisLabels, cellKey, companionText, describeLabels, groupCombos, indexCells, withCompanions, type Layout } from './axes.js';
-import { gridColumns, metricColumns, toDisplay, type ColumnDef } from './columns.js';
+import { gridColumns, measureOf, metricColumns, toDisplay, type ColumnDef } from './columns.js';
+import { fixedByBudget, type FixedByBudget } from './budget.js';
 import type { ExperimentData, JobData } from './load.js';
 import { getPath, summarize, type Stat } from './stats.js';
 
@@ -42,6 +43,8 @@ export interface TableGroup {
   /** '' when the experiment has no group axes. */
   title: string;
   rows: TableRow[];
+  /** What the block's budget holds fixed (its columns are left out of the block); null when nothing is. */
+  fixed: FixedByBudget | null;
 }
 
 export interface TableModel {
@@ -169,7 +172,13 @@ export class TableBuilder {
       ? gridColumns(metric, columnsAxis, axisLabels(layout, columnsAxis))
       : metricColumns(layout.report.metrics, hasBaseline, resultNames);
 
+    // Table 1(a) form: when the batch grows with the rows (a zip), it is a column right after n, not a note.
+    const batchAt = columnsAxis || !layout.companions.has(BATCH_AXIS) ? -1 : columns.findIndex((c) => c.key === 'batch_size');
+    if (batchAt > 0) columns.unshift(...columns.splice(batchAt, 1));
+    const hideCompanions = batchAt >= 0 ? [BATCH_AXIS] : [];
+
     const groups: TableGroup[] = groupCombos(layout, data.jobs).map((combo) => {
+      const groupJobs = data.jobs.filter((j) => layout.groupAxes.every((a) => j.labels[a] === combo[a]));
       const rows = rowLabels.map((label): TableRow => {
         const labels: Record<string, string> = { ...combo };
         if (rowsAxis) labels[rowsAxis] = label;
@@ -181,18 +190,24 @@ export class TableBuilder {
           }
           return this.cell(labels, col, rowBaseline);
         });
-        return { label: rowsAxis ? label : data.row.name, companions: rowsAxis ? companionText(layout, label) : '', labels, baseline: rowBaseline, cells, n: columnsAxis ? null : rowN(this.jobsAt(labels)) };
+        return { label: rowsAxis ? label : data.row.name, companions: rowsAxis ? companionText(layout, label, hideCompanions) : '', labels, baseline: rowBaseline, cells, n: columnsAxis ? null : rowN(this.jobsAt(labels)) };
       });
-      return { labels: combo, title: describeLabels(combo), rows };
+      return { labels: combo, title: describeLabels(combo), rows, fixed: fixedByBudget(groupJobs) };
     });
 
     const notes: string[] = [...layout.warnings];
     if (columnsAxis) notes.push(`Grid of ${metric}: rows ${rowsAxis}, columns ${columnsAxis}.`);
-    if (layout.companions.size) notes.push(`${[...layout.companions.keys()].join(', ')} varies together with ${rowsAxis} (a zip), shown beside each row.`);
+    for (const axis of layout.companions.keys()) {
+      notes.push(`${axis} varies together with ${rowsAxis} (a zip), shown ${hideCompanions.includes(axis) ? 'in the batch column' : 'beside each row'}.`);
+    }
     for (const [axis, map] of layout.columnCompanions) {
       notes.push(`${axis} varies together with ${columnsAxis} (a zip): ${[...map].map(([c, v]) => `${c} -> ${v}`).join(', ')}.`);
     }
     if (layout.groupAxes.length) notes.push(`One block per ${layout.groupAxes.join(' × ')} (not averaged over).`);
+    const measures = new Set(columns.map(measureOf));
+    for (const g of groups) {
+      if (g.fixed?.metrics.some((m) => measures.has(m))) notes.push(`${g.title || data.row.name}: ${g.fixed.reason}.`);
+    }
     notes.push(
       `Mean ± sample std over seeds; n = finished seeds${columnsAxis ? '' : ' of the row (a cell states its own n only where it differs)'}; ` +
         '"failed"/"running"/"pending" = no finished job in the cell, "—" = no job or no value.',
@@ -210,6 +225,19 @@ export class TableBuilder {
       notes,
     };
   }
+}
+
+const BATCH_AXIS = 'train.batch_size';
+
+/** Indices of the columns a block shows: all but those about a quantity its budget holds fixed. */
+export function shownColumns(model: TableModel, group: TableGroup): number[] {
+  const fixed = new Set(group.fixed?.metrics ?? []);
+  return model.columns.flatMap((c, i) => (fixed.has(measureOf(c)) ? [] : [i]));
+}
+
+/** True when every block shows the same columns (one shared header), false when some block leaves some out. */
+export function uniformColumns(model: TableModel): boolean {
+  return model.groups.every((g) => shownColumns(model, g).length === model.columns.length);
 }
 
 export function buildTable(data: ExperimentData, layout: Layout): TableModel {
