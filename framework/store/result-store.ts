@@ -111,7 +111,7 @@ export function describeWriteFailure(path: string, err: unknown): string {
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return (
       `the results database ${path} cannot be written: ${message}: another process has held a write transaction on it for longer than ` +
-      `${BUSY_TIMEOUT_MS / 1000} s. ${intact}; find that process (\`fuser ${path}\`), let it finish or stop it, and run the same command again to resume.`
+      `${BUSY_TIMEOUT_MS / 1000} s. ${intact}; find that process (\`fuser ${path}\` or \`lsof ${path}\` names it), let it finish or stop it, and run the same command again to resume.`
     );
   }
   if (code.startsWith('SQLITE_READONLY')) {
@@ -188,7 +188,7 @@ export class ResultStore {
       if (code?.startsWith('SQLITE_BUSY') || code?.startsWith('SQLITE_LOCKED')) {
         throw new StoreError(
           `the results database ${path} is locked: another process has held a write transaction on it for longer than ${BUSY_TIMEOUT_MS / 1000} s (${(err as Error).message}). ` +
-            `Nothing was changed; find that process (\`fuser ${path}\`), let it finish or stop it, and run the same command again.`,
+            `Nothing was changed; find that process (\`fuser ${path}\` or \`lsof ${path}\` names it), let it finish or stop it, and run the same command again.`,
         );
       }
       if (code?.startsWith('SQLITE_READONLY')) {
