@@ -116,8 +116,11 @@ export class Sweep {
         left = await this.runRound(summary, jobs, round === 0 ? null : left);
         if (left.size === 0 || !this.options.wait || this.stopping) break;
         await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          setTimeout(resolve, WAIT_POLL_SECONDS * 1000);
+          const timer = setTimeout(resolve, WAIT_POLL_SECONDS * 1000);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
         });
         this.wake = null;
       }

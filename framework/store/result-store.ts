@@ -34,7 +34,8 @@ export class JobOwnershipLost extends Error {
 /**
  * How long a claim or a renewal holds a job. Longer than the busy timeout (a renewal may wait that long for the write
  * lock) plus a few renewal periods, so that a live owner never loses a job to a slow disk; short enough that a job of
- * a coordinator that vanished (another host, lost session) is taken over within a minute.
+ * a coordinator that vanished (another host, lost session) is taken over within a minute. The owner's clock sets the
+ * deadline and the taker's reads it: hosts sharing a database must agree on the time to within a few seconds (NTP).
  */
 export const LEASE_SECONDS = 30;
 /** How long a write waits for another writer's lock before failing with SQLITE_BUSY. */
