@@ -1,7 +1,8 @@
 /**
  * Job ownership as a lease, through the real CLI: a sweep killed with SIGKILL (its whole process group, leaving its
  * coordinator a zombie nobody reaps) is taken over at once by the next sweep; a sweep that ends with jobs another live
- * sweep runs says so and exits 3, or with --wait waits for them. Also the process identity behind "provably dead".
+ * sweep runs says so and exits 3, or with --wait waits for them; a paused sweep loses its job once its lease expires.
+ * Also the process identity behind "provably dead".
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { isProcessAlive, processStartTicks } from '../framework/run/process-identity.js';
+import { LEASE_SECONDS } from '../framework/store/result-store.js';
 import { ROOT, writeFiles } from './helpers.js';
 
 const SWEEP = ['--import', 'tsx', join(ROOT, 'framework/cli/sweep.ts')];
@@ -45,6 +47,9 @@ function jobStates(db: string): JobState[] {
     return []; // not created (or not migrated) yet
   }
 }
+
+/** The last renewal before a pause may come up to one renewal period (5 s) before it. */
+const RENEW_SLACK_SECONDS = 5;
 
 /** The tests read /proc (process states, a coordinator's children). */
 const linuxOnly = { skip: process.platform !== 'linux' && 'needs /proc' };
@@ -233,4 +238,32 @@ test('--wait takes over the jobs of the sweep it waits for when that sweep dies'
   assert.match(waited.out, /--wait: 1 jobs the other sweep left not done are run here/);
   assert.match(waited.out, /1 done, 0 failed, 0 interrupted, 0 already done before/);
   assert.deepEqual(jobStates(db).map((j) => [j.status, j.attempts]), [['done', 2]]);
+});
+
+test('a sweep that stops answering (paused) loses its job once its lease expires; back, it writes nothing of it', linuxOnly, async (t) => {
+  const dir = writeFiles({ 's.yaml': spec('lease-expiry', 'mask.image_ratio: [0]') });
+  const db = join(dir, 'r.db');
+  const args = [join(dir, 's.yaml'), '--db', db];
+  const paused = startSweep(args);
+  t.after(() => killGroup(paused.child));
+  await until('job 1 running', () => (jobStates(db)[0]?.status === 'running' ? true : undefined));
+  // The whole sweep (coordinator and job process) stops, alive but silent, as on a suspended machine.
+  killGroup(paused.child, 'SIGSTOP');
+  const stoppedAt = Date.now();
+
+  const waiting = await startSweep([...args, '--wait']).exit;
+  assert.equal(waiting.code, 0, waiting.out);
+  assert.match(waiting.out, /1 jobs are running in another live sweep and are left to it \(--wait: waiting for them\)/);
+  assert.match(waiting.out, /--wait: 1 jobs the other sweep left not done are run here/);
+  const waited = (Date.now() - stoppedAt) / 1000;
+  assert.ok(waited >= LEASE_SECONDS - RENEW_SLACK_SECONDS && waited < 3 * LEASE_SECONDS, `taken over after the lease expired: ${waited} s`);
+  const taken = jobStates(db);
+  assert.deepEqual(taken.map((j) => [j.status, j.attempts]), [['done', 2]]);
+
+  killGroup(paused.child, 'SIGCONT');
+  const back = await paused.exit;
+  assert.equal(back.code, 0, back.out);
+  assert.match(back.out, /its lease expired and another sweep took the job over/);
+  assert.match(back.out, /0 done, 0 failed, 0 interrupted, 0 already done before, 1 done by another sweep/);
+  assert.deepEqual(jobStates(db), taken, 'the paused sweep wrote nothing over the result of the sweep that took over');
 });
