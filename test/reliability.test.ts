@@ -135,10 +135,12 @@ test('a job that diverges (NaN), hangs past --job-timeout or is killed is failed
 test('two sweeps on one database at once: different experiments, and the same experiment twice, without lock errors or double runs', async () => {
   const dir = writeFiles({ 'a.yaml': tiny('exp-a', 10), 'b.yaml': tiny('exp-b', 10) });
   const db = join(dir, 'r.db');
+  // The two sweeps of exp-a share its jobs; with --wait each also waits for those the other runs (without, the one
+  // ending first would exit 3: jobs not done).
   const [a, b, a2] = await Promise.all([
-    sweep([join(dir, 'a.yaml'), '--db', db, '--concurrency', '1']),
+    sweep([join(dir, 'a.yaml'), '--db', db, '--concurrency', '1', '--wait']),
     sweep([join(dir, 'b.yaml'), '--db', db, '--concurrency', '1']),
-    sweep([join(dir, 'a.yaml'), '--db', db, '--concurrency', '1']),
+    sweep([join(dir, 'a.yaml'), '--db', db, '--concurrency', '1', '--wait']),
   ]);
   for (const r of [a, b, a2]) {
     assert.equal(r.code, 0, r.out);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { LOG_HEAD_LINES, LOG_LINE_CHARS, LOG_TAIL_LINES, ResultStore, StoreError } from '../framework/store/result-store.js';
+import { JobOwnershipLost, LEASE_SECONDS, LOG_HEAD_LINES, LOG_LINE_CHARS, LOG_TAIL_LINES, ResultStore, StoreError } from '../framework/store/result-store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../framework/store/schema.js';
 import { spawn } from 'node:child_process';
 import { ROOT, tempDir } from './helpers.js';
@@ -57,13 +57,48 @@ test('store: a new attempt clears the curves and results of the previous one', (
 test('store: running jobs of a dead coordinator are recovered as interrupted; live ones are left alone', () => {
   const { store, experimentId, job } = freshStore();
   const [other] = store.syncJobs(experimentId, [{ cell_index: 1, config: {}, config_hash: 'h2', labels: {}, seed: 0 }]);
-  store.startAttempt(job.id, { host: 'here', pid: 999_999, git_commit: null });
-  store.startAttempt(other.id, { host: 'here', pid: process.pid, git_commit: null });
-  const n = store.recoverStale(experimentId, 'here', 600, (pid) => pid === process.pid);
+  store.startAttempt(job.id, { host: 'here', pid: 999_999, pid_started: 5, git_commit: null });
+  store.startAttempt(other.id, { host: 'here', pid: process.pid, pid_started: 7, git_commit: null });
+  const asked: [number, number | null][] = [];
+  const n = store.recoverStale(experimentId, 'here', (pid, started) => {
+    asked.push([pid, started]);
+    return pid === process.pid;
+  });
   assert.equal(n, 1);
+  assert.deepEqual(asked, [[999_999, 5], [process.pid, 7]], 'the recorded start time is handed to the liveness test');
   assert.equal(store.job(job.id).status, 'interrupted');
-  assert.match(store.job(job.id).error!, /its coordinator \(pid 999999 on here\) stopped/);
+  assert.match(store.job(job.id).error!, /its coordinator \(pid 999999 on here\) died/);
   assert.equal(store.job(other.id).status, 'running');
+});
+
+test('store: a lease is taken over once it has expired, also from a live owner on another host; renewals keep it', () => {
+  const { store, experimentId, job } = freshStore();
+  const owner = { host: 'elsewhere', pid: 42, pid_started: 1 };
+  store.startAttempt(job.id, { ...owner, git_commit: null });
+  const until = Date.parse(store.job(job.id).lease_until!);
+  assert.ok(Math.abs(until - Date.now() - LEASE_SECONDS * 1000) < 5000, `lease until ${store.job(job.id).lease_until}`);
+  // Another host cannot test the owner's pid: only the lease decides.
+  const alive = () => assert.fail('a pid of another host is never tested');
+  assert.equal(store.recoverStale(experimentId, 'here', alive, until - 1000), 0);
+  assert.equal(store.job(job.id).status, 'running');
+  // A renewal moves the deadline; an expired lease is taken over.
+  assert.deepEqual(store.renewLeases(owner, [job.id]), []);
+  const renewed = Date.parse(store.job(job.id).lease_until!);
+  assert.ok(renewed >= until);
+  assert.equal(store.recoverStale(experimentId, 'here', alive, renewed + 1), 1);
+  assert.match(store.job(job.id).error!, /its coordinator \(pid 42 on elsewhere\) stopped renewing its lease/);
+  // The old owner, back (a paused machine), has lost the job: its renewal says so and its result is refused.
+  assert.deepEqual(store.renewLeases(owner, [job.id]), [job.id]);
+  store.startAttempt(job.id, { host: 'here', pid: 7, pid_started: 9, git_commit: null });
+  assert.deepEqual(store.renewLeases(owner, [job.id]), [job.id]);
+  assert.throws(() => store.finishJob(job.id, { zero_shot_top1: 0.5 }, [], 3, undefined, {}, owner), JobOwnershipLost);
+  assert.throws(() => store.endAttempt(job.id, 'failed', 'x', [], 3, owner), JobOwnershipLost);
+  // A pid reused by another process (same pid, other start time) is not the owner either.
+  assert.throws(() => store.finishJob(job.id, { zero_shot_top1: 0.5 }, [], 3, undefined, {}, { host: 'here', pid: 7, pid_started: 10 }), JobOwnershipLost);
+  assert.equal(store.job(job.id).status, 'running');
+  assert.deepEqual(store.results(job.id), {}, 'nothing of the refused writes is kept');
+  store.finishJob(job.id, { zero_shot_top1: 0.5 }, [], 3, undefined, {}, { host: 'here', pid: 7, pid_started: 9 });
+  assert.equal(store.job(job.id).status, 'done');
 });
 
 test('store: a database from a newer schema version is refused and left unchanged', () => {

@@ -5,8 +5,9 @@ import { ResultStore, StoreError } from '../store/result-store.js';
 
 export const DEFAULT_DB = 'results/results.db';
 
-/** Exit codes: 0 ok, 1 a run or I/O failure, 2 invalid input (spec, flags), 130 stopped by Ctrl-C. */
-export const EXIT = { ok: 0, failed: 1, invalid: 2, interrupted: 130 } as const;
+/** Exit codes: 0 ok, 1 a run or I/O failure, 2 invalid input (spec, flags), 3 jobs left not done to another live
+ * sweep (sweep without --wait), 130 stopped by Ctrl-C. */
+export const EXIT = { ok: 0, failed: 1, invalid: 2, leftElsewhere: 3, interrupted: 130 } as const;
 
 export function parseCli<T extends ParseArgsConfig['options']>(command: string, usage: string, options: T, args = process.argv.slice(2)) {
   try {

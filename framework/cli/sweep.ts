@@ -22,6 +22,8 @@ const USAGE = `usage: npm run sweep -- SPEC.yaml [options]
   --concurrency N        jobs at once (default: one per CPU core, here ${availableParallelism()})
   --retries N            extra attempts for a failed job (default 1)
   --job-timeout SECONDS  stop and fail a job that runs longer
+  --wait                 wait for jobs another live sweep of this experiment runs (and run those it leaves not
+                         done) instead of exiting with code 3 without them
   --plain                plain log lines even on a terminal
   --executor NAME        where jobs run: ${EXECUTOR_NAMES.join(', ')} (default local)
   --redis URL            bullmq: the Redis server, e.g. redis://127.0.0.1:6379
@@ -35,6 +37,7 @@ const args = parseCli('sweep', USAGE, {
   concurrency: { type: 'string' },
   retries: { type: 'string' },
   'job-timeout': { type: 'string' },
+  wait: { type: 'boolean' },
   plain: { type: 'boolean' },
   executor: { type: 'string' },
   redis: { type: 'string' },
@@ -114,6 +117,7 @@ const sweep = new Sweep({
   concurrency,
   retries,
   jobTimeoutSeconds: jobTimeout,
+  wait: args.values.wait ?? false,
   gitCommit: gitCommit(),
   plannedSteps: (config) => estimateTrainCost(config).steps,
   // Checkpoints live beside the database, one folder per job (by config hash).
@@ -134,10 +138,20 @@ await executor.close?.();
 store.close();
 console.log(
   `${spec.name}: ${summary.done} done, ${summary.failed} failed, ${summary.interrupted} interrupted, ${summary.alreadyDone} already done before` +
-    `${summary.busyElsewhere ? `, ${summary.busyElsewhere} running elsewhere` : ''} (database ${args.values.db ?? DEFAULT_DB})`,
+    `${summary.doneElsewhere ? `, ${summary.doneElsewhere} done by another sweep` : ''}` +
+    `${summary.busyElsewhere ? `, ${summary.busyElsewhere} not done: left to another live sweep` : ''} (database ${args.values.db ?? DEFAULT_DB})`,
 );
 if (summary.fatal) fail(`sweep stopped: ${summary.fatal}`, EXIT.failed);
-process.exit(interrupted ? EXIT.interrupted : summary.failed > 0 ? EXIT.failed : EXIT.ok);
+if (interrupted) process.exit(EXIT.interrupted);
+if (summary.failed > 0) process.exit(EXIT.failed);
+if (summary.busyElsewhere > 0) {
+  fail(
+    `${summary.busyElsewhere} jobs are not done: another live sweep of ${spec.name} runs them (or the jobs they evaluate). ` +
+      'Run the same command with --wait to wait for them, or again once that sweep has ended (`npm run status` shows them).',
+    EXIT.leftElsewhere,
+  );
+}
+process.exit(EXIT.ok);
 
 function printPlan(name: string, grid: Job[]): void {
   const rows = grid.map((job) => ({ job, cost: estimateTrainCost(job.config) }));

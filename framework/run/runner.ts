@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import type { TrainConfig } from '../../models/index.js';
 import type { Job } from '../grid/job.js';
 import { labelsText } from '../spec/label.js';
-import type { ResultStore, LogLine, MetricPoint } from '../store/result-store.js';
+import { JobOwnershipLost, describeWriteFailure, type JobOwner, type ResultStore, type LogLine, type MetricPoint } from '../store/result-store.js';
 import type { JobRow, JobStatus, ResolvedSpecRecord } from '../store/types.js';
 import type { Executor, JobExtras, JobOutcome } from './executor.js';
 import { coordinatorFaultFromEnv, killNow } from './fault-injection.js';
 import type { JobMessage } from './messages.js';
+import { isProcessAlive, processStartTicks } from './process-identity.js';
 import type { JobView, ProgressSink } from './progress.js';
 
 export interface SweepOptions {
@@ -29,8 +30,8 @@ export interface SweepOptions {
   gitCommit: string | null;
   /** Estimated steps of a job, for progress before the job reports its own plan. */
   plannedSteps: (config: TrainConfig) => number;
-  /** A running job whose coordinator is silent this long is taken over. */
-  staleSeconds?: number;
+  /** Jobs left running by another live sweep: wait for them (and run those it abandons) instead of ending without them. */
+  wait?: boolean;
   /** Folder for per-job checkpoints (<root>/<config hash>/); null keeps none (and evaluation-only jobs cannot run). */
   checkpointRoot: string | null;
 }
@@ -50,14 +51,25 @@ export interface SweepSummary {
   done: number;
   failed: number;
   interrupted: number;
-  /** Jobs another live coordinator is running (or ran) while this one was going (left to it). */
+  /** Jobs left to another live coordinator and not done when this one ended (running there, or waiting for a job
+   * running there). */
   busyElsewhere: number;
+  /** Jobs another coordinator finished while this one was going. */
+  doneElsewhere: number;
   /** Why the sweep had to stop early (the database could not be written), or null. */
   fatal: string | null;
 }
 
 /** Seconds between writes of buffered curve points (and heartbeats). */
 const FLUSH_SECONDS = 1;
+/** Seconds between renewals of the leases of the jobs this coordinator runs (each holds LEASE_SECONDS). */
+const RENEW_SECONDS = 5;
+/** With --wait: seconds between looks at the jobs another sweep runs. */
+const WAIT_POLL_SECONDS = 2;
+/** The abort reason of a job whose lease another sweep took over: its outcome is not written. */
+const LEASE_LOST = 'its lease expired and another sweep took the job over';
+
+type AttemptStatus = JobStatus | 'elsewhere';
 
 export class Sweep {
   private readonly controllers = new Set<AbortController>();
@@ -66,6 +78,11 @@ export class Sweep {
   private queue: PQueue | null = null;
   private finishedJobs = 0;
   private readonly fault = coordinatorFaultFromEnv();
+  private readonly owner: JobOwner = { host: hostname(), pid: process.pid, pid_started: processStartTicks(process.pid) };
+  /** The jobs this coordinator runs now (it holds their leases), and how to stop each. */
+  private readonly owned = new Map<number, AbortController>();
+  /** Ends a --wait pause early (on stop). */
+  private wake: (() => void) | null = null;
 
   constructor(private readonly options: SweepOptions) {}
 
@@ -75,71 +92,137 @@ export class Sweep {
     this.stopping = reason;
     this.queue?.clear();
     for (const c of this.controllers) c.abort(reason);
+    this.wake?.();
   }
 
   async run(experiment: SweepExperiment, jobs: Job[]): Promise<SweepSummary> {
     const { store, progress } = this.options;
-    const host = hostname();
-    const experimentId = store.upsertExperiment({
-      name: experiment.name,
-      description: experiment.description,
-      spec_path: experiment.file,
-      spec_yaml: experiment.text,
-      spec_resolved: experiment.record,
-    });
-    store.recoverStale(experimentId, host, this.options.staleSeconds ?? 600, isAlive);
-    const rows = store.syncJobs(
-      experimentId,
-      jobs.map((j) => ({ cell_index: j.index, config: j.config, config_hash: j.hash, labels: j.labels, seed: j.seed, source: j.sourceIndex })),
-    );
-    const summary: SweepSummary = { experimentId, total: jobs.length, alreadyDone: 0, done: 0, failed: 0, interrupted: 0, busyElsewhere: 0, fatal: null };
-    const toRun: { job: Job; row: JobRow }[] = [];
-    rows.forEach((row, i) => {
-      if (row.status === 'done') summary.alreadyDone++;
-      else if (row.status === 'running') summary.busyElsewhere++;
-      else toRun.push({ job: jobs[i], row });
-    });
-    progress.planned(jobs.length, toRun.length, summary.alreadyDone);
-    if (summary.busyElsewhere > 0) progress.log(`${summary.busyElsewhere} jobs are running in another live sweep and are left to it`);
-
-    this.queue = new PQueue({ concurrency: Math.max(1, this.options.concurrency) });
-    const queue = this.queue;
-    const count = (status: JobStatus | 'elsewhere'): void => {
-      if (status === 'done') summary.done++;
-      else if (status === 'failed') summary.failed++;
-      else if (status === 'elsewhere') summary.busyElsewhere++;
-      else summary.interrupted++;
-    };
-    // Evaluation-only jobs wait for the job that trains their weights: they are queued when it ends, so a waiting
-    // job never holds a slot the training job needs.
-    const dependents = new Map<number, { job: Job; row: JobRow }[]>();
-    const enqueue = (item: { job: Job; row: JobRow }): void => {
-      void queue.add(async () => {
-        const status = await this.runWithRetries(item.job, item.row, host);
-        count(status);
-        for (const dependent of dependents.get(item.row.id) ?? []) {
-          if (status === 'done') enqueue(dependent);
-          else if (!this.stopping) count(this.failWithoutRunning(dependent.row.id, host, `its training job ${item.row.id} ended ${status}; nothing to evaluate`));
-        }
+    const summary: SweepSummary = { experimentId: -1, total: jobs.length, alreadyDone: 0, done: 0, failed: 0, interrupted: 0, busyElsewhere: 0, doneElsewhere: 0, fatal: null };
+    this.guard(() => {
+      summary.experimentId = store.upsertExperiment({
+        name: experiment.name,
+        description: experiment.description,
+        spec_path: experiment.file,
+        spec_yaml: experiment.text,
+        spec_resolved: experiment.record,
       });
-    };
-    for (const item of toRun) {
-      const source = item.job.sourceIndex === null ? null : rows[item.job.sourceIndex];
-      if (source === null || source.status === 'done') enqueue(item);
-      else if (source.status === 'running') summary.busyElsewhere++;
-      else dependents.set(source.id, [...(dependents.get(source.id) ?? []), item]);
+    });
+    const renewal = setInterval(() => this.renewLeases(), RENEW_SECONDS * 1000);
+    // Jobs left to another live sweep (position in `jobs` -> job id). The first round looks at every job, each later
+    // one (--wait) at those left in the round before.
+    let left = new Map<number, number>();
+    try {
+      for (let round = 0; !this.fatal; round++) {
+        left = await this.runRound(summary, jobs, round === 0 ? null : left);
+        if (left.size === 0 || !this.options.wait || this.stopping) break;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, WAIT_POLL_SECONDS * 1000);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = null;
+      }
+    } finally {
+      clearInterval(renewal);
     }
-    await this.queue.onIdle();
+    this.guard(() => {
+      for (const id of left.values()) {
+        if (store.job(id).status === 'done') summary.doneElsewhere++;
+        else summary.busyElsewhere++;
+      }
+    });
     // Jobs cleared from the queue by a stop never started: they stay pending.
-    this.guard(() => store.touchExperiment(experimentId));
+    this.guard(() => store.touchExperiment(summary.experimentId));
     progress.close();
     summary.fatal = this.fatal;
     return summary;
   }
 
+  /**
+   * One pass over the jobs (all, or the positions in `only`): takes over those whose owner is gone, skips the done ones,
+   * runs the rest, and returns the jobs left to another live sweep (running there, or evaluating weights that a job
+   * running there trains), by position.
+   */
+  private async runRound(summary: SweepSummary, jobs: Job[], only: Map<number, number> | null): Promise<Map<number, number>> {
+    const { store, progress } = this.options;
+    const first = only === null;
+    const left = new Map<number, number>();
+    let rows: JobRow[];
+    try {
+      store.recoverStale(summary.experimentId, this.owner.host, isProcessAlive);
+      rows = store.syncJobs(
+        summary.experimentId,
+        jobs.map((j) => ({ cell_index: j.index, config: j.config, config_hash: j.hash, labels: j.labels, seed: j.seed, source: j.sourceIndex })),
+      );
+    } catch (err) {
+      this.storeFailed(err);
+      return only ?? left;
+    }
+    const toRun: { job: Job; row: JobRow; index: number }[] = [];
+    rows.forEach((row, index) => {
+      if (only && !only.has(index)) return;
+      if (row.status === 'done') {
+        if (first) summary.alreadyDone++;
+        else summary.doneElsewhere++;
+      } else if (row.status === 'running') left.set(index, row.id);
+      else toRun.push({ job: jobs[index], row, index });
+    });
+    if (first) {
+      progress.planned(jobs.length, toRun.length, summary.alreadyDone);
+      if (left.size > 0) progress.log(`${left.size} jobs are running in another live sweep and are left to it${this.options.wait ? ' (--wait: waiting for them)' : ''}`);
+    } else if (toRun.length > 0) {
+      progress.log(`--wait: ${toRun.length} jobs the other sweep left not done are run here`);
+    }
+
+    this.queue = new PQueue({ concurrency: Math.max(1, this.options.concurrency) });
+    const queue = this.queue;
+    const count = (item: { row: JobRow; index: number }, status: AttemptStatus): void => {
+      if (status === 'done') summary.done++;
+      else if (status === 'failed') summary.failed++;
+      else if (status === 'elsewhere') left.set(item.index, item.row.id);
+      else summary.interrupted++;
+    };
+    // Evaluation-only jobs wait for the job that trains their weights: they are queued when it ends, so a waiting
+    // job never holds a slot the training job needs.
+    const dependents = new Map<number, { job: Job; row: JobRow; index: number }[]>();
+    const enqueue = (item: { job: Job; row: JobRow; index: number }): void => {
+      void queue.add(async () => {
+        const status = await this.runWithRetries(item.job, item.row);
+        count(item, status);
+        for (const dependent of dependents.get(item.row.id) ?? []) {
+          if (status === 'done') enqueue(dependent);
+          else if (status === 'elsewhere') left.set(dependent.index, dependent.row.id);
+          else if (!this.stopping) count(dependent, this.failWithoutRunning(dependent.row.id, `its training job ${item.row.id} ended ${status}; nothing to evaluate`));
+        }
+      });
+    };
+    const queued = new Set(toRun.map((item) => item.row.id));
+    for (const item of toRun) {
+      const source = item.job.sourceIndex === null ? null : rows[item.job.sourceIndex];
+      if (source === null || source.status === 'done') enqueue(item);
+      else if (source.status === 'running') left.set(item.index, item.row.id);
+      else if (queued.has(source.id)) dependents.set(source.id, [...(dependents.get(source.id) ?? []), item]);
+      else count(item, this.failWithoutRunning(item.row.id, `its training job ${source.id} ended ${source.status}; nothing to evaluate`));
+    }
+    await queue.onIdle();
+    return left;
+  }
+
+  /** Extends the leases of the jobs this coordinator runs; a job whose lease another sweep took over is stopped. */
+  private renewLeases(): void {
+    if (this.owned.size === 0) return;
+    this.guard(() => {
+      for (const id of this.options.store.renewLeases(this.owner, [...this.owned.keys()])) this.owned.get(id)?.abort(LEASE_LOST);
+    });
+  }
+
   /** A write that fails (disk full, I/O error) stops the sweep: what is recorded stays consistent, and the jobs left
    * 'running' are taken over by the next sweep. */
   private guard(write: () => void): void {
+    // After one failed write, each further one could wait out the busy timeout again; the next sweep takes over.
+    if (this.fatal) return;
     try {
       write();
     } catch (err) {
@@ -149,14 +232,14 @@ export class Sweep {
 
   private storeFailed(err: unknown): void {
     if (this.fatal) return;
-    this.fatal = `the results database ${this.options.store.path} cannot be written: ${(err as Error).message}. What was recorded before is intact; free space (or fix the file) and run the same command again to resume.`;
+    this.fatal = describeWriteFailure(this.options.store.path, err);
     this.stop(this.fatal);
   }
 
-  private async runWithRetries(job: Job, row: JobRow, host: string): Promise<JobStatus | 'elsewhere'> {
-    let status: JobStatus | 'elsewhere' = 'failed';
+  private async runWithRetries(job: Job, row: JobRow): Promise<AttemptStatus> {
+    let status: AttemptStatus = 'failed';
     for (let attempt = 0; attempt <= this.options.retries && !this.stopping; attempt++) {
-      const outcome = await this.attempt(job, row, host, attempt + 1);
+      const outcome = await this.attempt(job, row, attempt + 1);
       status = outcome.status;
       if (status !== 'failed' || !outcome.retryable) break;
     }
@@ -176,37 +259,60 @@ export class Sweep {
   }
 
   /** Records a job as failed without running it (its training job did not succeed). */
-  private failWithoutRunning(jobId: number, host: string, reason: string): JobStatus | 'elsewhere' {
+  private failWithoutRunning(jobId: number, reason: string): AttemptStatus {
     try {
-      if (!this.options.store.startAttempt(jobId, { host, pid: process.pid, git_commit: this.options.gitCommit })) return 'elsewhere';
-      this.options.store.endAttempt(jobId, 'failed', reason, [], null);
+      if (!this.options.store.startAttempt(jobId, { ...this.owner, git_commit: this.options.gitCommit })) return 'elsewhere';
+      this.options.store.endAttempt(jobId, 'failed', reason, [], null, this.owner);
     } catch (err) {
       this.storeFailed(err);
     }
     return 'failed';
   }
 
-  private async attempt(job: Job, row: JobRow, host: string, attempt: number): Promise<{ status: JobStatus | 'elsewhere'; retryable: boolean }> {
+  private async attempt(job: Job, row: JobRow, attempt: number): Promise<{ status: AttemptStatus; retryable: boolean }> {
     try {
-      return await this.attemptUnguarded(job, row, host, attempt);
+      return await this.attemptUnguarded(job, row, attempt);
     } catch (err) {
+      if (err instanceof JobOwnershipLost) {
+        this.options.progress.log(`[job ${row.id}] ${LEASE_LOST}; the outcome of this attempt is dropped`);
+        return { status: 'elsewhere', retryable: false };
+      }
       this.storeFailed(err);
       return { status: 'interrupted', retryable: false };
     }
   }
 
-  private async attemptUnguarded(job: Job, row: JobRow, host: string, attempt: number): Promise<{ status: JobStatus | 'elsewhere'; retryable: boolean }> {
+  private async attemptUnguarded(job: Job, row: JobRow, attempt: number): Promise<{ status: AttemptStatus; retryable: boolean }> {
     const { store, executor, progress } = this.options;
     const jobId = row.id;
     const extras = this.jobExtras(row);
     if (typeof extras === 'string') {
       // An evaluation-only job whose weights are gone cannot run; say which job to rerun.
-      return { status: this.failWithoutRunning(jobId, host, extras), retryable: false };
+      return { status: this.failWithoutRunning(jobId, extras), retryable: false };
     }
-    if (!store.startAttempt(jobId, { host, pid: process.pid, git_commit: this.options.gitCommit })) {
+    if (!store.startAttempt(jobId, { ...this.owner, git_commit: this.options.gitCommit })) {
       // Another sweep of the same experiment took (or finished) it since we listed the jobs.
       return { status: 'elsewhere', retryable: false };
     }
+    const controller = new AbortController();
+    this.owned.set(jobId, controller);
+    try {
+      return await this.runOwned(job, row, attempt, extras, controller);
+    } finally {
+      this.owned.delete(jobId);
+    }
+  }
+
+  /** The attempt of a job this coordinator has claimed: runs it, streams its curves, records its outcome. */
+  private async runOwned(
+    job: Job,
+    row: JobRow,
+    attempt: number,
+    extras: JobExtras,
+    controller: AbortController,
+  ): Promise<{ status: AttemptStatus; retryable: boolean }> {
+    const { store, executor, progress } = this.options;
+    const jobId = row.id;
     const view: JobView = { id: jobId, label: labelsText(job.labels), step: 0, totalSteps: this.options.plannedSteps(job.config), startedAt: Date.now(), loss: null };
     progress.started(view, attempt);
 
@@ -218,8 +324,8 @@ export class Sweep {
       store.appendLogs(jobId, logs);
       logs = [];
     };
-    // Also with nothing to write: the heartbeat tells other coordinators this job is owned (a job may wait long in a
-    // Slurm or BullMQ queue before its first step).
+    // Also with nothing to write: heartbeat_at shows readers (status, report) that the job is alive, also while it
+    // waits in a Slurm or BullMQ queue before its first step. Ownership itself is the lease (renewLeases).
     const flush = (): void => {
       this.guard(() => {
         store.appendMetrics(jobId, buffer, lastStep);
@@ -228,7 +334,6 @@ export class Sweep {
       buffer = [];
     };
     const timer = setInterval(flush, FLUSH_SECONDS * 1000);
-    const controller = new AbortController();
     this.controllers.add(controller);
     // The limit counts from the job's start: at once for local jobs, from its first report for queued executors.
     let timeout: NodeJS.Timeout | null = null;
@@ -274,6 +379,16 @@ export class Sweep {
     }
 
     const at = lastStep !== null ? ` (last step ${lastStep})` : ' (before the first step)';
+    if (this.fatal) {
+      // The database cannot be written: the job stays 'running' under this process, which the next sweep sees dead.
+      progress.ended(view, 'interrupted', 'the results database cannot be written');
+      return { status: 'interrupted', retryable: false };
+    }
+    if (controller.signal.reason === LEASE_LOST) {
+      // The job is another sweep's now: nothing of this attempt is written.
+      progress.ended(view, 'interrupted', LEASE_LOST);
+      return { status: 'elsewhere', retryable: false };
+    }
     // Before the job's final state: a reader that sees the job ended sees all of its log.
     flushLogs();
     if (outcome.kind === 'result') {
@@ -281,18 +396,18 @@ export class Sweep {
       this.finishedJobs++;
       const killWhileWriting = this.fault?.kind === 'kill-while-writing' && this.fault.job === this.finishedJobs;
       const results = row.source_job_id !== null ? { ...trainingResults(store.results(row.source_job_id)), ...outcome.results, evaluated_from_job: row.source_job_id } : outcome.results;
-      store.finishJob(jobId, results, buffer, lastStep, killWhileWriting ? killNow : undefined, outcome.artifacts);
+      store.finishJob(jobId, results, buffer, lastStep, killWhileWriting ? killNow : undefined, outcome.artifacts, this.owner);
       if (this.fault?.kind === 'kill-after-job' && this.fault.job === this.finishedJobs) killNow();
       progress.ended(view, 'done', resultText(results));
       return { status: 'done', retryable: false };
     }
     if (outcome.kind === 'aborted' && this.stopping) {
-      store.endAttempt(jobId, 'interrupted', `${outcome.reason}${at}`, buffer, lastStep);
+      store.endAttempt(jobId, 'interrupted', `${outcome.reason}${at}`, buffer, lastStep, this.owner);
       progress.ended(view, 'interrupted', outcome.reason);
       return { status: 'interrupted', retryable: false };
     }
     const message = outcome.kind === 'aborted' ? outcome.reason : outcome.message;
-    store.endAttempt(jobId, 'failed', `${message}${at}`, buffer, lastStep);
+    store.endAttempt(jobId, 'failed', `${message}${at}`, buffer, lastStep, this.owner);
     const retryable = !(outcome.kind === 'error' && outcome.config);
     const willRetry = retryable && attempt <= this.options.retries && !this.stopping;
     progress.ended(view, 'failed', `${firstLine(message)}${at}${willRetry ? ' (will retry)' : ''}`, willRetry);
@@ -313,12 +428,3 @@ function resultText(results: Record<string, number>): string {
 }
 
 const firstLine = (s: string): string => s.split('\n')[0];
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -4,15 +4,17 @@
  *
  * Job-state rules:
  * - A job row is created 'pending' when its cell first appears; its config and hash never change afterwards.
- * - 'running' has one owner: the coordinator process in jobs.pid on jobs.host, which refreshes heartbeat_at.
- *   A new coordinator treats a running job whose owner is dead (same host) or silent (stale heartbeat) as interrupted.
+ * - 'running' has one owner: the coordinator process jobs.pid (started at jobs.pid_started) on jobs.host, holding a
+ *   lease until jobs.lease_until that it renews every few seconds (renewLeases). Another coordinator takes the job over
+ *   (as interrupted, then reruns it) once the lease has expired, or at once when the owner is on its own host and
+ *   provably dead (recoverStale). An owner that lost its lease writes nothing more to the job (JobOwnershipLost).
  * - Starting an attempt clears the metrics and results of earlier attempts; metrics are written before the status
  *   changes, and a job's results and its 'done' status are written in one transaction.
  * - A 'done' job is never run again for the same experiment.
  * - A job's log lines (job_logs) are those of its last attempt, capped: see appendLogs.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import type { ExperimentRow, JobLogRow, JobRow, JobStatus } from './types.js';
@@ -22,6 +24,29 @@ const APPLICATION_ID = 0x464c4950;
 
 export class StoreError extends Error {
   override name = 'StoreError';
+}
+
+/** Thrown (and the write rolled back) when a coordinator writes the outcome of a job it no longer owns. */
+export class JobOwnershipLost extends Error {
+  override name = 'JobOwnershipLost';
+}
+
+/**
+ * How long a claim or a renewal holds a job. Longer than the busy timeout (a renewal may wait that long for the write
+ * lock) plus a few renewal periods, so that a live owner never loses a job to a slow disk; short enough that a job of
+ * a coordinator that vanished (another host, lost session) is taken over within a minute. The owner's clock sets the
+ * deadline and the taker's reads it: hosts sharing a database must agree on the time to within a few seconds (NTP).
+ */
+export const LEASE_SECONDS = 30;
+/** How long a write waits for another writer's lock before failing with SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 15_000;
+
+/** The coordinator process that owns a running job. */
+export interface JobOwner {
+  host: string;
+  pid: number;
+  /** Its start time (clock ticks since boot, /proc/PID/stat field 22); null where unknown. */
+  pid_started?: number | null;
 }
 
 export interface MetricPoint {
@@ -65,9 +90,70 @@ export interface LogLine {
 }
 
 const now = (): string => new Date().toISOString();
+const leaseUntil = (): string => new Date(Date.now() + LEASE_SECONDS * 1000).toISOString();
+/** When a running job's lease ends (ms); rows claimed before leases existed count from their last heartbeat. */
+function leaseEnd(j: JobRow): number {
+  if (j.lease_until) return Date.parse(j.lease_until);
+  return j.heartbeat_at ? Date.parse(j.heartbeat_at) + LEASE_SECONDS * 1000 : 0;
+}
 const clipLine = (s: string): string => (s.length <= LOG_LINE_CHARS ? s : `${s.slice(0, LOG_LINE_CHARS)}... (${s.length - LOG_LINE_CHARS} more characters cut)`);
 /** SQLite has no NaN: a diverged value is stored as NULL. */
 const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
+
+/**
+ * Why a write to the results database failed and what to do, for a sweep that stops on it. Everything recorded before
+ * the failed write is intact (each write is one transaction), and the jobs it left 'running' are taken over by the next
+ * sweep at once (their owner is dead by then).
+ */
+export function describeWriteFailure(path: string, err: unknown): string {
+  const code = String((err as { code?: string }).code ?? '');
+  const message = (err as Error).message;
+  const intact = 'What was recorded before is intact';
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return (
+      `the results database ${path} cannot be written: ${message}: another process has held a write transaction on it for longer than ` +
+      `${BUSY_TIMEOUT_MS / 1000} s. ${intact}; find that process (\`fuser ${path}\` or \`lsof ${path}\` names it), let it finish or stop it, and run the same command again to resume.`
+    );
+  }
+  if (code.startsWith('SQLITE_READONLY')) {
+    return (
+      `the results database ${path} cannot be written: ${message}: the file or its folder ${dirname(path)} is read-only. ` +
+      `${intact}; make them writable (or remount the filesystem read-write) and run the same command again, or pass --db PATH to record elsewhere.`
+    );
+  }
+  if (code.startsWith('SQLITE_FULL') || code.startsWith('SQLITE_IOERR')) {
+    return (
+      `the results database ${path} cannot be written: ${message} (is the disk full, or a file size limit reached?). ` +
+      `${intact}; free space in ${dirname(path)} and run the same command again to resume.`
+    );
+  }
+  return `the results database ${path} cannot be written: ${message}. ${intact}; fix the cause and run the same command again to resume.`;
+}
+
+/**
+ * A writer needs the folder as well as the file: SQLite creates the -wal and -shm files beside the database, and the
+ * sweep its checkpoints. Without this check a read-only folder shows as SQLite's "unable to open database file".
+ */
+function assertWritable(path: string): void {
+  const folder = dirname(path);
+  for (const [what, target] of [
+    ['its folder', folder],
+    ['the file', path],
+  ] as const) {
+    if (target === path && !existsSync(path)) continue;
+    try {
+      accessSync(target, constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'EROFS' ? 'is on a read-only filesystem' : 'is read-only (not writable by this user)';
+      throw new StoreError(
+        `cannot open the results database ${path}: ${what} ${target} ${why} (${code}); a sweep writes the database, its -wal and -shm ` +
+          `files and the checkpoints in ${folder}. Nothing was changed. Choose a writable location with --db PATH (copy the database there ` +
+          `to add to it), or make ${target} writable (remount the filesystem read-write) and run the same command again.`,
+      );
+    }
+  }
+}
 
 export class ResultStore {
   private constructor(
@@ -80,9 +166,13 @@ export class ResultStore {
     const readonly = options.readonly ?? false;
     let db: Database.Database;
     try {
-      if (!readonly) mkdirSync(dirname(path), { recursive: true });
-      db = new Database(path, { readonly, fileMustExist: readonly, timeout: 15000 });
+      if (!readonly) {
+        mkdirSync(dirname(path), { recursive: true });
+        assertWritable(path);
+      }
+      db = new Database(path, { readonly, fileMustExist: readonly, timeout: BUSY_TIMEOUT_MS });
     } catch (err) {
+      if (err instanceof StoreError) throw err;
       const reason = (err as NodeJS.ErrnoException).code === 'SQLITE_CANTOPEN' && readonly ? 'no such database file' : (err as Error).message;
       throw new StoreError(`cannot open the results database ${path}: ${reason}. ${readonly ? 'Run a sweep first, or pass --db PATH to the database it wrote.' : 'Choose a writable location with --db PATH.'}`);
     }
@@ -95,6 +185,18 @@ export class ResultStore {
       const code = (err as { code?: string }).code;
       if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
         throw new StoreError(`${path} is not a usable SQLite database (${(err as Error).message}); nothing was changed. Move it away or pass --db PATH.`);
+      }
+      if (code?.startsWith('SQLITE_BUSY') || code?.startsWith('SQLITE_LOCKED')) {
+        throw new StoreError(
+          `the results database ${path} is locked: another process has held a write transaction on it for longer than ${BUSY_TIMEOUT_MS / 1000} s (${(err as Error).message}). ` +
+            `Nothing was changed; find that process (\`fuser ${path}\` or \`lsof ${path}\` names it), let it finish or stop it, and run the same command again.`,
+        );
+      }
+      if (code?.startsWith('SQLITE_READONLY')) {
+        throw new StoreError(
+          `cannot use the results database ${path}: ${(err as Error).message}: the file or its folder ${dirname(path)} is read-only. ` +
+            'Nothing was changed; make them writable (or remount the filesystem read-write), or choose a writable location with --db PATH.',
+        );
       }
       throw new StoreError(`cannot use the results database ${path}: ${(err as Error).message}. Nothing was changed; choose another location with --db PATH.`);
     }
@@ -182,34 +284,43 @@ export class ResultStore {
     return this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow;
   }
 
-  /** Running jobs whose owner is gone become 'interrupted': a dead pid on this host, or no heartbeat for staleSeconds. */
-  recoverStale(experimentId: number, host: string, staleSeconds: number, isAlive: (pid: number) => boolean): number {
-    const running = this.db.prepare("SELECT * FROM jobs WHERE experiment_id = ? AND status = 'running'").all(experimentId) as JobRow[];
-    const cutoff = Date.now() - staleSeconds * 1000;
-    const stale = running.filter((j) => {
-      const silent = !j.heartbeat_at || Date.parse(j.heartbeat_at) < cutoff;
-      const dead = j.host === host && j.pid !== null && !isAlive(j.pid);
-      return silent || dead;
-    });
-    const mark = this.db.prepare("UPDATE jobs SET status = 'interrupted', ended_at = ?, error = ? WHERE id = ? AND status = 'running'");
-    this.db.transaction(() => {
-      for (const j of stale) mark.run(now(), `interrupted: its coordinator (pid ${j.pid} on ${j.host}) stopped before the job finished`, j.id);
+  /**
+   * Running jobs whose owner is gone become 'interrupted' (and so are run again): their lease has expired, or their
+   * owner is on `host` and `isAlive(pid, pid_started)` says it is dead. Read and marked in one write transaction, so a
+   * renewal cannot slip in between. Returns how many were recovered.
+   */
+  recoverStale(experimentId: number, host: string, isAlive: (pid: number, started: number | null) => boolean, nowMs = Date.now()): number {
+    const mark = this.db.prepare(
+      "UPDATE jobs SET status = 'interrupted', ended_at = ?, error = ? WHERE id = ? AND status = 'running'",
+    );
+    return this.db.transaction(() => {
+      const running = this.db.prepare("SELECT * FROM jobs WHERE experiment_id = ? AND status = 'running'").all(experimentId) as JobRow[];
+      let recovered = 0;
+      for (const j of running) {
+        const owner = `its coordinator (pid ${j.pid} on ${j.host})`;
+        let reason: string | null = null;
+        if (j.host === host && j.pid !== null && !isAlive(j.pid, j.pid_started)) reason = `interrupted: ${owner} died before the job finished`;
+        else if (leaseEnd(j) < nowMs) reason = `interrupted: ${owner} stopped renewing its lease (last held until ${j.lease_until ?? j.heartbeat_at ?? 'never'})`;
+        if (reason === null) continue;
+        recovered += mark.run(now(), reason, j.id).changes;
+      }
+      return recovered;
     }).immediate();
-    return stale.length;
   }
 
-  /** Starts an attempt: the job becomes 'running' owned by this coordinator and earlier attempts' curves are cleared.
-   * Returns false (and changes nothing) when the job is done or another coordinator runs it. */
-  startAttempt(jobId: number, owner: { host: string; pid: number; git_commit: string | null }): boolean {
+  /** Starts an attempt: the job becomes 'running' owned by this coordinator (holding a lease of LEASE_SECONDS) and
+   * earlier attempts' curves are cleared. Returns false (and changes nothing) when the job is done or another
+   * coordinator runs it. */
+  startAttempt(jobId: number, owner: JobOwner & { git_commit: string | null }): boolean {
     return this.db.transaction(() => {
       const t = now();
       const claimed = this.db
         .prepare(
           `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, heartbeat_at = ?, ended_at = NULL,
-             host = ?, pid = ?, git_commit = ?, error = NULL, last_step = NULL, backend = NULL, device = NULL
+             host = ?, pid = ?, pid_started = ?, lease_until = ?, git_commit = ?, error = NULL, last_step = NULL, backend = NULL, device = NULL
            WHERE id = ? AND status IN ('pending', 'failed', 'interrupted')`,
         )
-        .run(t, t, owner.host, owner.pid, owner.git_commit, jobId);
+        .run(t, t, owner.host, owner.pid, owner.pid_started ?? null, leaseUntil(), owner.git_commit, jobId);
       if (claimed.changes === 0) return false;
       this.db.prepare('DELETE FROM metrics WHERE job_id = ?').run(jobId);
       this.db.prepare('DELETE FROM results WHERE job_id = ?').run(jobId);
@@ -217,6 +328,27 @@ export class ResultStore {
       this.db.prepare('DELETE FROM job_logs WHERE job_id = ?').run(jobId);
       return true;
     }).immediate();
+  }
+
+  /** Extends the lease of these jobs by LEASE_SECONDS from now, in one transaction. Returns the ids that are no longer
+   * owned by `owner` (taken over after the lease expired, or ended): their owner must stop them and write nothing. */
+  renewLeases(owner: JobOwner, jobIds: readonly number[]): number[] {
+    if (jobIds.length === 0) return [];
+    const renew = this.db.prepare(
+      "UPDATE jobs SET lease_until = ?, heartbeat_at = ? WHERE id = ? AND status = 'running' AND host = ? AND pid = ? AND pid_started IS ?",
+    );
+    return this.db.transaction(() => {
+      const t = now();
+      const until = leaseUntil();
+      return jobIds.filter((id) => renew.run(until, t, id, owner.host, owner.pid, owner.pid_started ?? null).changes === 0);
+    }).immediate();
+  }
+
+  /** Throws JobOwnershipLost unless `owner` still runs the job (inside the caller's transaction, which it rolls back). */
+  private assertOwner(jobId: number, owner: JobOwner | undefined): void {
+    if (!owner) return;
+    const row = this.db.prepare("SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND host = ? AND pid = ? AND pid_started IS ?").get(jobId, owner.host, owner.pid, owner.pid_started ?? null);
+    if (!row) throw new JobOwnershipLost(`job ${jobId} is no longer owned by pid ${owner.pid} on ${owner.host}: another sweep took it over after its lease expired`);
   }
 
   setRuntime(jobId: number, backend: string, device: string): void {
@@ -232,7 +364,8 @@ export class ResultStore {
   }
 
   /** The final numbers and status 'done', together or not at all (with any last curve points).
-   * `midway` runs between the two writes (the fault-injection tests kill the process there). */
+   * `midway` runs between the two writes (the fault-injection tests kill the process there). With `owner`, nothing is
+   * written (JobOwnershipLost) unless it still owns the job. */
   finishJob(
     jobId: number,
     results: Record<string, number>,
@@ -240,10 +373,12 @@ export class ResultStore {
     lastStep: number | null,
     midway?: () => void,
     artifacts: Record<string, string> = {},
+    owner?: JobOwner,
   ): void {
     const insert = this.db.prepare('INSERT OR REPLACE INTO results (job_id, name, value) VALUES (?, ?, ?)');
     const artifact = this.db.prepare('INSERT OR REPLACE INTO artifacts (job_id, name, path) VALUES (?, ?, ?)');
     this.db.transaction(() => {
+      this.assertOwner(jobId, owner);
       this.insertMetrics(jobId, lastPoints);
       for (const [name, value] of Object.entries(results)) insert.run(jobId, name, finiteOrNull(value));
       for (const [name, path] of Object.entries(artifacts)) artifact.run(jobId, name, path);
@@ -254,9 +389,17 @@ export class ResultStore {
     }).immediate();
   }
 
-  /** Records a failed or interrupted attempt (with any last curve points). */
-  endAttempt(jobId: number, status: Extract<JobStatus, 'failed' | 'interrupted'>, error: string, lastPoints: MetricPoint[], lastStep: number | null): void {
+  /** Records a failed or interrupted attempt (with any last curve points); with `owner`, only if it still owns the job. */
+  endAttempt(
+    jobId: number,
+    status: Extract<JobStatus, 'failed' | 'interrupted'>,
+    error: string,
+    lastPoints: MetricPoint[],
+    lastStep: number | null,
+    owner?: JobOwner,
+  ): void {
     this.db.transaction(() => {
+      this.assertOwner(jobId, owner);
       this.insertMetrics(jobId, lastPoints);
       this.db
         .prepare('UPDATE jobs SET status = ?, ended_at = ?, error = ?, last_step = COALESCE(?, last_step) WHERE id = ?')

@@ -5,7 +5,7 @@
  * Tables a user can rely on (documented in docs/database.md):
  *   experiments(id, name, description, spec_path, spec_yaml, spec_resolved, created_at, updated_at)
  *   jobs(id, experiment_id, cell_index, config, config_hash, labels, seed, status, attempts, started_at, ended_at,
- *        heartbeat_at, host, pid, backend, device, git_commit, error, last_step, source_job_id)
+ *        heartbeat_at, host, pid, backend, device, git_commit, error, last_step, source_job_id, pid_started, lease_until)
  *   metrics(job_id, step, name, value, elapsed_seconds)      -- curves, per step (training and evaluation)
  *   results(job_id, name, value)                             -- final numbers
  *   artifacts(job_id, name, path)                            -- files a job left behind (checkpoints)
@@ -82,6 +82,12 @@ export const MIGRATIONS: readonly string[] = [
     message TEXT NOT NULL,
     PRIMARY KEY (job_id, seq)
   );
+  `,
+  // 4: ownership of a running job as a lease. The owner renews lease_until every few seconds; past it another sweep may
+  // take the job over. pid_started tells the owner process apart from a later process given the same pid.
+  `
+  ALTER TABLE jobs ADD COLUMN pid_started INTEGER;  -- the owner's start time: /proc/PID/stat field 22 (clock ticks since boot)
+  ALTER TABLE jobs ADD COLUMN lease_until TEXT;     -- ISO 8601, by the owner's clock
   `,
 ];
 

@@ -69,6 +69,10 @@ export interface JobRow {
   last_step: number | null;
   /** For an evaluation-only job: the job whose trained weights it evaluates. */
   source_job_id: number | null;
+  /** The owner process's start time (clock ticks since boot, from /proc/PID/stat), telling it apart from a reused pid. */
+  pid_started: number | null;
+  /** Until when the owner holds the job; it renews this every few seconds while the job runs. */
+  lease_until: string | null;
 }
 
 /** One line of job_logs: a log line of the trainer, as the coordinator received it. */
