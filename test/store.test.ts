@@ -39,7 +39,7 @@ test('store: syncJobs adds new cells as pending and keeps the state of known one
   assert.equal(rows[0].last_step, 1);
 });
 
-test('store: a new attempt clears the curves and results of the previous one', () => {
+test('store: a new attempt clears the results of the previous one, and its curve when training starts (from step 0, or after the step it resumed from)', () => {
   const { store, job } = freshStore();
   store.startAttempt(job.id, { host: 'h', pid: 1, git_commit: 'abc' });
   store.appendMetrics(job.id, [{ step: 1, name: 'loss', value: 3, elapsed_seconds: 1 }], 1);
@@ -49,9 +49,19 @@ test('store: a new attempt clears the curves and results of the previous one', (
   assert.equal(failed.error, 'boom');
   assert.equal(failed.last_step, 2);
   assert.deepEqual(store.db.prepare('SELECT value FROM metrics WHERE job_id = ? ORDER BY step').all(job.id), [{ value: 3 }, { value: null }]);
+  const steps = () => (store.db.prepare('SELECT step FROM metrics WHERE job_id = ? ORDER BY step').all(job.id) as { step: number }[]).map((r) => r.step);
   store.startAttempt(job.id, { host: 'h', pid: 1, git_commit: 'abc' });
-  assert.equal((store.db.prepare('SELECT COUNT(*) n FROM metrics WHERE job_id = ?').get(job.id) as { n: number }).n, 0);
   assert.equal(store.job(job.id).attempts, 2);
+  store.trainingStarted(job.id, 'wasm', 'cpu', null);
+  assert.deepEqual(steps(), [], 'a start from step 0 clears the curve');
+  assert.equal(store.job(job.id).resumed_from_step, null);
+  // A third attempt that resumes from the state of step 1 keeps the points up to it.
+  store.appendMetrics(job.id, [1, 2, 3].map((step) => ({ step, name: 'loss', value: step, elapsed_seconds: step })), 3);
+  store.endAttempt(job.id, 'interrupted', 'killed', [], 3);
+  store.startAttempt(job.id, { host: 'h', pid: 1, git_commit: 'abc' });
+  store.trainingStarted(job.id, 'wasm', 'cpu', 1);
+  assert.deepEqual(steps(), [1]);
+  assert.equal(store.job(job.id).resumed_from_step, 1);
 });
 
 test('store: running jobs of a dead coordinator are recovered as interrupted; live ones are left alone', () => {

@@ -47,10 +47,12 @@ if (name === undefined) {
     status: j.status,
     attempts: j.attempts,
     step: j.last_step,
+    // The step a resumed attempt went on from (its mid-training resume state), when it did not start at 0.
+    resumed: j.resumed_from_step ?? '',
     backend: j.backend,
     error: j.error?.split('\n')[0] ?? '',
   }));
-  process.stdout.write(formatRows(['id', 'labels', 'status', 'attempts', 'step', 'backend', 'error'], rows, 'table'));
+  process.stdout.write(formatRows(['id', 'labels', 'status', 'attempts', 'step', 'resumed', 'backend', 'error'], rows, 'table'));
   if (logLines !== 0) {
     for (const job of jobs) {
       // A job never started has no log to show.

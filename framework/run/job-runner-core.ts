@@ -26,10 +26,9 @@ export function jobKey(config: TrainConfig, extras: JobExtras = {}): string {
 export class RerunFilter {
   private run: string | null = null;
   private starts = 0;
-  /** Step and eval messages forwarded so far (the most any start has reported). */
+  /** The last step whose step and eval messages were forwarded. A start after a lost process repeats what it
+   * recomputes (from step 0, or from a resume state): those steps are recorded already, with the same values. */
   private forwarded = { step: 0, eval: 0 };
-  /** Step and eval messages of the current start. */
-  private seen = { step: 0, eval: 0 };
 
   constructor(private readonly forward: (message: JobMessage) => void) {}
 
@@ -44,12 +43,10 @@ export class RerunFilter {
       }
       this.run = run;
       this.starts++;
-      this.seen = { step: 0, eval: 0 };
     }
     if (message.type === 'step' || message.type === 'eval') {
-      const n = ++this.seen[message.type];
-      if (n <= this.forwarded[message.type]) return;
-      this.forwarded[message.type] = n;
+      if (message.step <= this.forwarded[message.type]) return;
+      this.forwarded[message.type] = message.step;
     }
     this.forward(message);
   }

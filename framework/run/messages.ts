@@ -1,7 +1,8 @@
 /** Messages a job process sends to its coordinator (over the Node IPC channel of a forked child). */
 
 export type JobMessage =
-  | { type: 'start'; backend: string; device: string; total_steps: number }
+  /** resumed_from_step: the step of the resume state this start continues from (absent: from step 0). */
+  | { type: 'start'; backend: string; device: string; total_steps: number; resumed_from_step?: number }
   | { type: 'step'; step: number; metrics: Record<string, number> }
   | { type: 'eval'; step: number; metrics: Record<string, number> }
   | { type: 'log'; message: string }

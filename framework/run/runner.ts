@@ -351,7 +351,7 @@ export class Sweep {
         progress.jobLog(view, m.message);
       } else if (m.type === 'start') {
         startTimeout();
-        this.guard(() => store.setRuntime(jobId, m.backend, m.device));
+        this.guard(() => store.trainingStarted(jobId, m.backend, m.device, m.resumed_from_step ?? null));
         if (m.total_steps > 0) view.totalSteps = m.total_steps;
       } else if (m.type === 'step') {
         lastStep = m.step;

@@ -309,20 +309,20 @@ export class ResultStore {
   }
 
   /** Starts an attempt: the job becomes 'running' owned by this coordinator (holding a lease of LEASE_SECONDS) and
-   * earlier attempts' curves are cleared. Returns false (and changes nothing) when the job is done or another
-   * coordinator runs it. */
+   * earlier attempts' results, artifacts and logs are cleared (their curve points when training starts: see
+   * trainingStarted). Returns false (and changes nothing) when the job is done or another coordinator runs it. */
   startAttempt(jobId: number, owner: JobOwner & { git_commit: string | null }): boolean {
     return this.db.transaction(() => {
       const t = now();
       const claimed = this.db
         .prepare(
           `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, heartbeat_at = ?, ended_at = NULL,
-             host = ?, pid = ?, pid_started = ?, lease_until = ?, git_commit = ?, error = NULL, last_step = NULL, backend = NULL, device = NULL
+             host = ?, pid = ?, pid_started = ?, lease_until = ?, git_commit = ?, error = NULL, last_step = NULL, backend = NULL, device = NULL,
+             resumed_from_step = NULL
            WHERE id = ? AND status IN ('pending', 'failed', 'interrupted')`,
         )
         .run(t, t, owner.host, owner.pid, owner.pid_started ?? null, leaseUntil(), owner.git_commit, jobId);
       if (claimed.changes === 0) return false;
-      this.db.prepare('DELETE FROM metrics WHERE job_id = ?').run(jobId);
       this.db.prepare('DELETE FROM results WHERE job_id = ?').run(jobId);
       this.db.prepare('DELETE FROM artifacts WHERE job_id = ?').run(jobId);
       this.db.prepare('DELETE FROM job_logs WHERE job_id = ?').run(jobId);
@@ -353,6 +353,18 @@ export class ResultStore {
 
   setRuntime(jobId: number, backend: string, device: string): void {
     this.db.prepare('UPDATE jobs SET backend = ?, device = ?, heartbeat_at = ? WHERE id = ?').run(backend, device, now(), jobId);
+  }
+
+  /**
+   * The attempt's training started on backend/device, from step 0 or from the resume state of step resumedFrom: the
+   * curve points an earlier attempt recorded after that step go (those up to it are the resumed run's own history), in
+   * one transaction.
+   */
+  trainingStarted(jobId: number, backend: string, device: string, resumedFrom: number | null): void {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE jobs SET backend = ?, device = ?, heartbeat_at = ?, resumed_from_step = ? WHERE id = ?').run(backend, device, now(), resumedFrom, jobId);
+      this.db.prepare('DELETE FROM metrics WHERE job_id = ? AND step > ?').run(jobId, resumedFrom ?? 0);
+    }).immediate();
   }
 
   /** Appends curve points and refreshes the heartbeat, in one transaction. */

@@ -89,6 +89,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN pid_started INTEGER;  -- the owner's start time: /proc/PID/stat field 22 (clock ticks since boot)
   ALTER TABLE jobs ADD COLUMN lease_until TEXT;     -- ISO 8601, by the owner's clock
   `,
+  // 5: a job that went on from a mid-training resume state records the step it started from; its curve keeps the
+  // points up to that step from the attempt that saved the state.
+  `
+  ALTER TABLE jobs ADD COLUMN resumed_from_step INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -73,6 +73,8 @@ export interface JobRow {
   pid_started: number | null;
   /** Until when the owner holds the job; it renews this every few seconds while the job runs. */
   lease_until: string | null;
+  /** The step of the mid-training resume state the last attempt went on from; null when it started from step 0. */
+  resumed_from_step: number | null;
 }
 
 /** One line of job_logs: a log line of the trainer, as the coordinator received it. */
