@@ -174,6 +174,7 @@ async function runTraining(
   let evalSeconds = 0;
   const runEval = async () => {
     const t0 = performance.now();
+    engine.syncModel();
     lastEval = await evaluate({ engine, dataset, tokenizer, config, rng: makeRng(evalSeed) });
     const seconds = (performance.now() - t0) / 1000;
     evalSeconds += seconds;
@@ -228,6 +229,7 @@ async function runTraining(
   const tuneSteps = tuneStepCount(config, pretrainSteps);
   if (options.checkpointDir) {
     const note = tuneSteps > 0 ? undefined : 'no unmasked tuning ran: the final weights are these pre-training weights';
+    engine.syncModel();
     artifacts.pretrain = await saveCheckpoint(join(options.checkpointDir, 'pretrain'), model, config, tokenizer, { step, stage: 'pretrain', note });
     if (tuneSteps === 0) {
       artifacts.final = artifacts.pretrain;
@@ -262,6 +264,7 @@ async function runTraining(
   }
   if (!(config.eval.every > 0 && step % config.eval.every === 0 && step > 0)) await runEval();
   if (options.checkpointDir && tuneSteps > 0) {
+    engine.syncModel();
     artifacts.final = await saveCheckpoint(join(options.checkpointDir, 'final'), model, config, tokenizer, { step, stage: 'final' });
     events.onLog?.(`checkpoint: tuned weights at step ${step} saved to ${artifacts.final}`);
   }
