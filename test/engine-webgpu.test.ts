@@ -548,3 +548,115 @@ test('one step with text masking (kept tokens keep their positions) and towers o
   if (!gpu(t)) return;
   await compareStep(t, 'text mask 0.5, text width 32', tinyConfig({ mask: { text_ratio: 0.5, text_strategy: 'random' }, model: { preset: 'tiny', text: { context_length: 12, width: 32, heads: 1 } } }));
 });
+
+test('20 training steps through train(): the final loss within 1% of the CPU run with the same seed; evaluation and checkpoints see the trained weights', { timeout: 120_000 }, async (t) => {
+  if (!gpu(t)) return;
+  const { train } = await import('../models/train.js');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const run = async (backend: 'webgpu' | 'wasm', checkpointDir?: string) => {
+    const config = resolveConfig({
+      backend,
+      seed: 3,
+      model: { preset: 'tiny', text: { context_length: 12 } },
+      data: { train_size: 48, eval_size: 16, image_size: 16 },
+      train: { steps: 20, batch_size: 8 },
+      mask: { image_ratio: 0.5 },
+    });
+    const logs: string[] = [];
+    const losses: number[] = [];
+    const result = await train(config, { onLog: (m) => logs.push(m), onStep: (_s, m) => losses.push(m.loss) }, { checkpointDir });
+    return { result, logs, losses };
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'flip-webgpu-'));
+  const software = process.env.FLIP_WEBGPU_SOFTWARE;
+  process.env.FLIP_WEBGPU_SOFTWARE = '1'; // the software adapter, on a CPU-only machine
+  try {
+    const t0 = performance.now();
+    const gpuRun = await run('webgpu', dir);
+    const gpuSeconds = (performance.now() - t0) / 1000;
+    const cpuRun = await run('wasm');
+    await tf.setBackend('webgpu');
+    assert.ok(gpuRun.logs.some((l) => l.startsWith('engine: webgpu')), gpuRun.logs.join('\n'));
+    const [g, c] = [gpuRun.result.results.final_loss, cpuRun.result.results.final_loss];
+    t.diagnostic(`final loss webgpu ${g}, cpu ${c} (${cpuRun.logs.find((l) => l.startsWith('engine:'))}); webgpu run ${gpuSeconds.toFixed(1)} s`);
+    assert.equal(gpuRun.losses.length, 20);
+    assert.ok(gpuRun.losses[19] < gpuRun.losses[0], `the loss falls: ${gpuRun.losses[0]} -> ${gpuRun.losses[19]}`);
+    assert.ok(Math.abs(g - c) <= 0.01 * c, `final loss ${g} vs the CPU run's ${c}`);
+    // Evaluation ran on the synced weights: the same zero-shot numbers as the CPU run's weights give, near enough.
+    const [ge, ce] = [gpuRun.result.results.zero_shot_top1, cpuRun.result.results.zero_shot_top1];
+    assert.ok(Number.isFinite(ge) && Math.abs(ge - ce) <= 1 / 16 + 1e-9, `zero-shot top-1 ${ge} vs ${ce}`);
+    assert.ok(gpuRun.result.artifacts?.pretrain, 'a checkpoint was written');
+  } finally {
+    if (software === undefined) delete process.env.FLIP_WEBGPU_SOFTWARE;
+    else process.env.FLIP_WEBGPU_SOFTWARE = software;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the call budget: after the first step, one step (out.data() included) makes <= 400 dispatches, <= 2 submits, no buffers', { timeout: 60_000 }, async (t) => {
+  if (!gpu(t)) return;
+  const { countGpuCalls } = await import('../models/engine/webgpu/call-counter.js');
+  const config = tinyConfig({ mask: { image_ratio: 0.5 } });
+  const model = new FlipModel(config, 50, 0, plainLayerOps);
+  const engine = new WebGpuEngine(model, tfWebgpuBackend()!);
+  const opt = engine.createOptimizer({ beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+  const step = async (seed: number) => {
+    engine.lossAndGradients(batchFor(config, model, seed));
+    const { out } = engine.update(opt, 1e-3);
+    const v = await out.data();
+    out.dispose();
+    assert.ok(Number.isFinite(v[0]), `loss ${v[0]}`);
+  };
+  try {
+    await step(1);
+    const counts = await countGpuCalls(async () => {
+      await step(2);
+      await step(3);
+    });
+    assert.ok(counts, 'counted on the webgpu backend');
+    const per = { dispatches: counts.dispatches / 2, submits: counts.submits / 2, buffers_created: counts.buffers_created / 2 };
+    t.diagnostic(`per step: ${JSON.stringify(per)}; the plan records ${engine.dispatchesPerStep}`);
+    assert.equal(per.dispatches, engine.dispatchesPerStep, 'every dispatch is the plan\'s');
+    assert.ok(per.dispatches <= 400, `${per.dispatches} dispatches`);
+    assert.ok(per.submits <= 2, `${per.submits} submits`);
+    assert.equal(per.buffers_created, 0);
+  } finally {
+    opt.dispose();
+    engine.dispose();
+    model.dispose();
+  }
+});
+
+test('selection: backend webgpu gets the WebGPU engine; the MAE decoder falls back to autodiff with the reason, or fails under FLIP_ENGINE=webgpu', async (t) => {
+  if (!gpu(t)) return;
+  const { buildModel } = await import('../models/engine/select.js');
+  delete process.env.FLIP_ENGINE;
+  const logs: string[] = [];
+  const plain = buildModel(tinyConfig(), 50, 0);
+  const mae = buildModel(tinyConfig({ loss: { reconstruction_weight: 0.5 } }), 50, 0);
+  try {
+    const e = createEngine(plain, (m) => logs.push(m));
+    assert.equal(e.name, 'webgpu');
+    (e as WebGpuEngine).dispose();
+    assert.match(logs[0], /^engine: webgpu \(/);
+    const f = createEngine(mae, (m) => logs.push(m));
+    assert.equal(f.name, 'autodiff');
+    assert.match(logs[1], /^engine: autodiff .*MAE decoder/);
+    process.env.FLIP_ENGINE = 'webgpu';
+    assert.throws(() => createEngine(mae), /FLIP_ENGINE=webgpu: the WebGPU engine cannot train this model: the MAE decoder is on/);
+    await tf.setBackend('cpu');
+    const onCpuModel = buildModel(tinyConfig(), 50, 0);
+    try {
+      assert.throws(() => createEngine(onCpuModel), /FLIP_ENGINE=webgpu: .*the backend is 'cpu', not webgpu/);
+    } finally {
+      onCpuModel.dispose();
+    }
+  } finally {
+    delete process.env.FLIP_ENGINE;
+    await tf.setBackend('webgpu');
+    plain.dispose();
+    mae.dispose();
+  }
+});
