@@ -607,7 +607,8 @@ test('the call budget: after the first step, one step (out.data() included) make
     const { out } = engine.update(opt, 1e-3);
     const v = await out.data();
     out.dispose();
-    assert.ok(Number.isFinite(v[0]), `loss ${v[0]}`);
+    assert.equal(v.length, 3, 'loss, log scale, reconstruction');
+    assert.ok(Number.isFinite(v[0]) && v[1] > 0 && v[2] === 0, `step output ${v}`);
   };
   try {
     await step(1);
@@ -626,6 +627,19 @@ test('the call budget: after the first step, one step (out.data() included) make
     opt.dispose();
     engine.dispose();
     model.dispose();
+  }
+  // The count grows with depth only (25 dispatches a block): the medium preset (6 + 6 blocks) at a small batch and
+  // image size has the dispatch list of medium at batch 256.
+  const medium = tinyConfig({ model: { preset: 'medium', text: { context_length: 12 } }, train: { batch_size: 2, warmup: 0 } });
+  const mediumModel = new FlipModel(medium, 50, 0, plainLayerOps);
+  const mediumEngine = new WebGpuEngine(mediumModel, tfWebgpuBackend()!);
+  try {
+    mediumEngine.lossAndGradients(batchFor(medium, mediumModel, 1));
+    t.diagnostic(`medium: ${mediumEngine.dispatchesPerStep} dispatches per step`);
+    assert.ok(mediumEngine.dispatchesPerStep <= 400, `medium: ${mediumEngine.dispatchesPerStep} dispatches`);
+  } finally {
+    mediumEngine.dispose();
+    mediumModel.dispose();
   }
 });
 

@@ -92,7 +92,8 @@ export class WebGpuEngine implements Engine {
     const bytes = this.layout.size * 4;
     const buf = (size: number, label: string) => this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
     this.flat = { params: buf(bytes, 'params'), grads: buf(bytes, 'grads'), m: buf(bytes, 'adam m'), v: buf(bytes, 'adam v'), out: buf(16, 'step out') };
-    this.ring = Array.from({ length: OUT_RING }, (_, i) => buf(16, `step out ${i}`));
+    // [3] exactly: tfjs reads a tensor's whole buffer.
+    this.ring = Array.from({ length: OUT_RING }, (_, i) => buf(12, `step out ${i}`));
     this.loadParams();
   }
 
@@ -140,7 +141,7 @@ export class WebGpuEngine implements Engine {
     this.plan.recordUpdate(encoder, { lr, beta1, beta2, eps, weightDecay, c1, c2 }, V_FLOOR, LOGIT_SCALE_MAX);
     const out = this.ring[this.ringAt];
     this.ringAt = (this.ringAt + 1) % OUT_RING;
-    encoder.copyBufferToBuffer(this.flat.out, 0, out, 0, 16);
+    encoder.copyBufferToBuffer(this.flat.out, 0, out, 0, 12);
     this.device.queue.submit([encoder.finish()]);
     this.modelStale = true;
     const tensor = tf.tensor({ buffer: out, zeroCopy: true }, [3], 'float32') as tf.Tensor1D;
