@@ -13,7 +13,7 @@ import { LOGIT_SCALE_MAX, type FlipModel, type ModelBatch } from '../../flip-mod
 import { AdamW, V_FLOOR, type AdamWOptions } from '../../optimizer.js';
 import type { VitTokens } from '../../vit.js';
 import type { Engine, StepOutput } from '../engine.js';
-import { MAP_READ_MODE, STORAGE_USAGE, tfWebgpuBackend, USAGE, type TfWebgpuBackend } from './gpu.js';
+import { createBuffer, MAP_READ_MODE, tfWebgpuBackend, USAGE, type TfWebgpuBackend } from './gpu.js';
 import { ATTENTION_MAX_TOKENS } from './kernels/attention.js';
 import { ParamLayout } from './layout.js';
 import { StepPlan, type FlatBuffers } from './plan.js';
@@ -90,7 +90,7 @@ export class WebGpuEngine implements Engine {
     this.device = backend.device;
     this.layout = new ParamLayout(model.store.params);
     const bytes = this.layout.size * 4;
-    const buf = (size: number, label: string) => this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+    const buf = (size: number, label: string) => createBuffer(this.device, size, label);
     this.flat = { params: buf(bytes, 'params'), grads: buf(bytes, 'grads'), m: buf(bytes, 'adam m'), v: buf(bytes, 'adam v'), out: buf(16, 'step out') };
     // [3] exactly: tfjs reads a tensor's whole buffer.
     this.ring = Array.from({ length: OUT_RING }, (_, i) => buf(12, `step out ${i}`));

@@ -39,3 +39,16 @@ export function grid(groups: number): [number, number, number] {
 
 /** WGSL: the linear workgroup index of a grid() dispatch. */
 export const WG_LINEAR = 'fn wgLinear(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + wid.y * nwg.x; }';
+
+/**
+ * A buffer of `bytes` (at least 4) on `device`, refused with the reason when the device cannot bind one that large
+ * (maxStorageBufferBindingSize, maxBufferSize): the plan binds every buffer whole.
+ */
+export function createBuffer(device: GPUDevice, bytes: number, label: string, usage: number = STORAGE_USAGE): GPUBuffer {
+  const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+  const max = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  if (size > max) {
+    throw new Error(`webgpu engine: buffer '${label}' needs ${size} bytes, more than this device binds (${max}); use a smaller train.batch_size or model`);
+  }
+  return device.createBuffer({ size, usage, label });
+}

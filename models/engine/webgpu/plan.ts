@@ -10,11 +10,12 @@
  * again on the second GEMM's load), final LayerNorms, mean / first-token pooling, projections, L2 normalisation, the
  * contrastive loss; then the same in reverse, every parameter gradient written in place into the flat gradient buffer.
  */
+import type * as tf from '@tensorflow/tfjs';
 import { LN_EPS } from '../../nn/layernorm.js';
-import type { BlockParams } from '../../nn/block.js';
+import type { BlockParams, LayerNormParams } from '../../nn/block.js';
 import type { FlipModel, ModelBatch } from '../../flip-model.js';
 import { PAD_BIAS } from '../../text-encoder.js';
-import { grid, STORAGE_USAGE, USAGE } from './gpu.js';
+import { createBuffer, grid, STORAGE_USAGE, USAGE } from './gpu.js';
 import { adamwUniform, ADAMW_THREADS, type AdamWArgs } from './kernels/adamw.js';
 import { attentionGroups, attentionUniform, type AttentionArgs } from './kernels/attention.js';
 import { columnSumGrid, columnSumUniform, type ColumnSumArgs } from './kernels/column-sum.js';
@@ -111,8 +112,6 @@ interface TowerBuffers {
   dFeatures: GPUBuffer;
 }
 
-const size = (n: number) => Math.max(4, n * 4);
-
 export class StepPlan {
   readonly key: string;
   /** Buffers this plan made, with their bytes (the engine reports them as the step's memory). */
@@ -137,6 +136,10 @@ export class StepPlan {
   private readonly biasHost: Float32Array;
   private readonly img: TowerShape;
   private readonly txt: TowerShape;
+  // AdamW's per-step uniform block.
+  private readonly layoutSize: number;
+  private readonly decayEnd: number;
+  private readonly logScaleOff: number;
 
   constructor(
     private readonly device: GPUDevice,
@@ -157,7 +160,7 @@ export class StepPlan {
     const img = this.img;
     const txt = this.txt;
     const buf = (floats: number, label: string, usage: number = STORAGE_USAGE) => {
-      const b = device.createBuffer({ size: size(floats), usage, label });
+      const b = createBuffer(device, floats * 4, label, usage);
       this.owned.push(b);
       return b;
     };
@@ -272,10 +275,6 @@ export class StepPlan {
     this.decayEnd = layout.decayEnd;
     this.logScaleOff = logScaleOff;
   }
-
-  private readonly layoutSize: number;
-  private readonly decayEnd: number;
-  private readonly logScaleOff: number;
 
   static keyOf(batch: number, imageTokens: number, textTokens: number): string {
     return `${batch}:${imageTokens}:${textTokens}`;
@@ -449,14 +448,14 @@ export class StepPlan {
 function towerShape(
   layout: ParamLayout,
   blocks: BlockParams[],
-  lnFinal: { gamma: import('@tensorflow/tfjs').Variable; beta: import('@tensorflow/tfjs').Variable },
-  proj: import('@tensorflow/tfjs').Variable,
+  lnFinal: LayerNormParams,
+  proj: tf.Variable,
   batch: number,
   tokens: number,
   width: number,
   heads: number,
 ): TowerShape {
-  const ln = (p: { gamma: import('@tensorflow/tfjs').Variable; beta: import('@tensorflow/tfjs').Variable }): [number, number] => [layout.of(p.gamma), layout.of(p.beta)];
+  const ln = (p: LayerNormParams): [number, number] => [layout.of(p.gamma), layout.of(p.beta)];
   return {
     batch,
     tokens,

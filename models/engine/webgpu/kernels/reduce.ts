@@ -4,8 +4,6 @@
  * through the same array could overwrite the first one's total before every thread had read it, despite the
  * barrier after the read (measured: threads past the first 8 read the next reduction's partial).
  */
-export const ROW_THREADS = 64;
-
 /** Declarations of `n` reduction arrays red0 .. red{n-1}. */
 export const reduceArrays = (n: number) => Array.from({ length: n }, (_, i) => `var<workgroup> red${i}: array<vec2f, 64>;`).join('\n');
 
