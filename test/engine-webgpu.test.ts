@@ -24,6 +24,7 @@ import { patchPositionsUniform, scatterRowsUniform, segments, segmentWords, toke
 import { GEMM_FLAGS as F, gemmGrid, gemmUniform, type GemmArgs } from '../models/engine/webgpu/kernels/gemm.js';
 import { layerNormBackwardUniform, layerNormParamGradGrid, layerNormParamGradUniform, layerNormUniform } from '../models/engine/webgpu/kernels/layernorm.js';
 import { l2NormUniform, poolUniform } from '../models/engine/webgpu/kernels/pooling.js';
+import { decoderInputUniform, patchLossUniform } from '../models/engine/webgpu/kernels/reconstruction.js';
 import { grid } from '../models/engine/webgpu/gpu.js';
 import { pipeline, type KernelName } from '../models/engine/webgpu/pipelines.js';
 import { FlipModel, fullPositions, maskText } from '../models/flip-model.js';
@@ -434,7 +435,43 @@ test('kernels patchPositions, tokenEmbedding and scatterRows (the embedding grad
   assertClose('scatterRows', g, wantG);
 });
 
-test('kernel adamw: the optimizer step of models/optimizer.ts with decay on the first part, and the logit-scale clamp', async (t) => {
+test('kernels decoderInput (encoder rows or the mask token, plus positions) and patchLoss (MSE on removed patches)', async (t) => {
+  const dev = gpu(t);
+  if (!dev) return;
+  const rng = makeRng(19);
+  const [rows, D, T, encRows] = [10, 70, 5, 6];
+  const z = randn(encRows * D, rng);
+  const prm = randn(D + 2, rng);
+  const pos = randn(T * D, rng);
+  const src = new Uint32Array([0, 6, 1, 6, 2, 3, 4, 6, 6, 5]); // 6: the mask token
+  const want = new Float32Array(rows * D);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < D; c++) want[r * D + c] = (src[r] === encRows ? prm[2 + c] : z[src[r] * D + c]) + pos[(r % T) * D + c];
+  const [, , , , x] = await runKernel(dev, 'decoderInput', [z, prm, pos, src, new Float32Array(rows * D)], decoderInputUniform({ rows, width: D, tokens: T, maskRow: encRows, maskOff: 2 }), grid(Math.ceil((rows * D) / 256)));
+  assertClose('decoderInput', x, want);
+
+  const PV = 12;
+  const pred = randn(rows * PV, rng);
+  const goal = randn(rows * PV, rng);
+  const weight = Float32Array.from(src, (v) => (v === encRows ? 1 : 0));
+  const removed = weight.reduce((a, b) => a + b, 0);
+  let loss = 0;
+  const dPred = new Float32Array(rows * PV);
+  for (let r = 0; r < rows; r++) {
+    let e = 0;
+    for (let c = 0; c < PV; c++) {
+      const d = pred[r * PV + c] - goal[r * PV + c];
+      e += (d * d) / PV;
+      dPred[r * PV + c] = (0.5 * weight[r] * 2 * d) / (PV * removed);
+    }
+    loss += (weight[r] * e) / removed;
+  }
+  const out = new Float32Array([1.25, 0, 0, 0]); // the contrastive loss is there already
+  const [, , , gotD, gotOut] = await runKernel(dev, 'patchLoss', [pred, goal, weight, new Float32Array(rows * PV), out], patchLossUniform({ rows, patchValues: PV, weight: 0.5 }), [1, 1, 1]);
+  assertClose('patchLoss gradient', gotD, dPred);
+  assertClose('patchLoss loss', [gotOut[2], gotOut[0]], [loss, 1.25 + 0.5 * loss]);
+});
+
+test('kernel adamw: the optimizer step of models/optimizer.ts with decay on the first part, a skipped range, and the logit-scale clamp', async (t) => {
   const dev = gpu(t);
   if (!dev) return;
   const rng = makeRng(18);
@@ -445,7 +482,7 @@ test('kernel adamw: the optimizer step of models/optimizer.ts with decay on the 
   g[n - 1] = -1;
   const m = randn(n, rng, 0.1);
   const v = Float32Array.from(randn(n, rng, 0.1), Math.abs);
-  const a = { size: n, decayEnd: 400, logScaleOff: n - 1, lr: 0.05, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2, c1: 1 / (1 - 0.9 ** 3), c2: 1 / (1 - 0.95 ** 3), vFloor: 1e-30, logScaleMax: Math.log(100) };
+  const a = { size: n, decayEnd: 400, logScaleOff: n - 1, skipStart: 350, skipEnd: 420, lr: 0.05, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2, c1: 1 / (1 - 0.9 ** 3), c2: 1 / (1 - 0.95 ** 3), vFloor: 1e-30, logScaleMax: Math.log(100) };
   const want = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const mi = a.beta1 * m[i] + (1 - a.beta1) * g[i];
@@ -453,6 +490,7 @@ test('kernel adamw: the optimizer step of models/optimizer.ts with decay on the 
     want[i] = p[i] - a.lr * ((mi * a.c1) / (Math.sqrt(vi * a.c2) + a.eps) + (i < a.decayEnd ? a.weightDecay : 0) * p[i]);
   }
   want[n - 1] = Math.min(Math.max(want[n - 1], 0), Math.log(100));
+  want.set(p.subarray(a.skipStart, a.skipEnd), a.skipStart); // a skipped range keeps its values
   const [got, , , , out] = await runKernel(dev, 'adamw', [p, g, m, v, new Float32Array(4)], adamwUniform(a), grid(Math.ceil(n / 256)));
   assertClose('adamw', got, want);
   assert.equal(out[1], got[n - 1], 'the clamped log scale goes to out[1]');
@@ -481,16 +519,16 @@ function batchFor(config: TrainConfig, model: FlipModel, seed: number) {
   return buildTrainBatch(config, examples, ids, model, makeRng(seed + 1));
 }
 
-/** One step's loss and gradients (by parameter name) from an engine. */
-async function stepOf(engine: Engine, config: TrainConfig, seed: number): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+/** One step's loss, reconstruction loss and gradients (by parameter name) from an engine. */
+async function stepOf(engine: Engine, config: TrainConfig, seed: number): Promise<{ loss: number; rec: number; grads: Map<string, Float32Array> }> {
   engine.lossAndGradients(batchFor(config, engine.model, seed));
   const grads = await engine.readGradients();
   const opt = engine.createOptimizer({ beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0 });
   const { out } = engine.update(opt, 0);
-  const loss = (await out.data())[0];
+  const [loss, , rec] = await out.data();
   out.dispose();
   opt.dispose();
-  return { loss, grads: new Map(engine.model.store.params.map((p, i) => [p.name, grads[i]])) };
+  return { loss, rec, grads: new Map(engine.model.store.params.map((p, i) => [p.name, grads[i]])) };
 }
 
 /** The reference on tfjs's cpu backend; the backend is webgpu again after. */
@@ -517,6 +555,7 @@ async function compareStep(t: { diagnostic(msg: string): void }, what: string, c
   try {
     const got = await stepOf(engine, config, 5);
     assert.ok(Math.abs(got.loss - want.loss) <= 1e-5 * want.loss, `${what}: loss ${got.loss}, autodiff ${want.loss}`);
+    assert.ok(Math.abs(got.rec - want.rec) <= 1e-5 * Math.max(want.rec, 1e-3), `${what}: reconstruction loss ${got.rec}, autodiff ${want.rec}`);
     // Relative to each gradient's largest entry, but not below 1e-3 of the largest gradient entry of the model: the
     // key biases' true gradient is zero (softmax ignores a shift of a whole score row), so both sides are noise there.
     const floor = 1e-3 * Math.max(...[...want.grads.values()].map((w) => w.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
@@ -531,7 +570,7 @@ async function compareStep(t: { diagnostic(msg: string): void }, what: string, c
       }
       if (num / den > worst.err) worst = { name, err: num / den };
     }
-    t.diagnostic(`${what}: loss ${got.loss} (autodiff ${want.loss}); largest gradient difference ${worst.name} ${worst.err.toExponential(2)}`);
+    t.diagnostic(`${what}: loss ${got.loss} (autodiff ${want.loss}), reconstruction ${got.rec}; largest gradient difference ${worst.name} ${worst.err.toExponential(2)}`);
     assert.ok(worst.err <= 1e-4, `${what}: largest gradient difference ${worst.name} ${worst.err.toExponential(2)}`);
   } finally {
     engine.dispose();
@@ -547,6 +586,37 @@ test('one step: loss and every parameter gradient as the autodiff engine, at ima
 test('one step with text masking (kept tokens keep their positions) and towers of different widths', { timeout: 60_000 }, async (t) => {
   if (!gpu(t)) return;
   await compareStep(t, 'text mask 0.5, text width 32', tinyConfig({ mask: { text_ratio: 0.5, text_strategy: 'random' }, model: { preset: 'tiny', text: { context_length: 12, width: 32, heads: 1 } } }));
+});
+
+test('one step with the MAE decoder: the reconstruction loss, the decoder and encoder gradients as the autodiff engine', { timeout: 60_000 }, async (t) => {
+  if (!gpu(t)) return;
+  await compareStep(t, 'MAE decoder, mask 0.75', tinyConfig({ mask: { image_ratio: 0.75 }, loss: { reconstruction_weight: 0.5 } }));
+});
+
+test('the MAE decoder at mask 0 (nothing removed): no reconstruction loss, and AdamW leaves the decoder as the other engines do', { timeout: 60_000 }, async (t) => {
+  if (!gpu(t)) return;
+  const config = tinyConfig({ loss: { reconstruction_weight: 0.5 } });
+  await compareStep(t, 'MAE decoder, mask 0', config);
+  const model = new FlipModel(config, 50, 0, plainLayerOps);
+  const engine = new WebGpuEngine(model, tfWebgpuBackend()!);
+  const opt = engine.createOptimizer({ beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.2 });
+  try {
+    const before = await Promise.all(model.store.params.map((p) => p.variable.data()));
+    engine.lossAndGradients(batchFor(config, model, 2));
+    const { out } = engine.update(opt, 1e-2);
+    assert.equal((await out.data())[2], 0, 'no reconstruction loss without removed patches');
+    out.dispose();
+    engine.syncModel();
+    const after = await Promise.all(model.store.params.map((p) => p.variable.data()));
+    model.store.params.forEach((p, i) => {
+      const moved = relErr(after[i], before[i]) > 0;
+      assert.equal(moved, !p.name.startsWith('decoder.'), `${p.name} ${moved ? 'moved' : 'stayed'}`);
+    });
+  } finally {
+    opt.dispose();
+    engine.dispose();
+    model.dispose();
+  }
 });
 
 test('20 training steps through train(): the final loss within 1% of the CPU run with the same seed; evaluation and checkpoints see the trained weights', { timeout: 120_000 }, async (t) => {
@@ -643,23 +713,23 @@ test('the call budget: after the first step, one step (out.data() included) make
   }
 });
 
-test('selection: backend webgpu gets the WebGPU engine; the MAE decoder falls back to autodiff with the reason, or fails under FLIP_ENGINE=webgpu', async (t) => {
+test('selection: backend webgpu gets the WebGPU engine; a sequence too long for it falls back to autodiff with the reason, or fails under FLIP_ENGINE=webgpu', async (t) => {
   if (!gpu(t)) return;
   const { buildModel } = await import('../models/engine/select.js');
   delete process.env.FLIP_ENGINE;
   const logs: string[] = [];
-  const plain = buildModel(tinyConfig(), 50, 0);
-  const mae = buildModel(tinyConfig({ loss: { reconstruction_weight: 0.5 } }), 50, 0);
+  const plain = buildModel(tinyConfig({ loss: { reconstruction_weight: 0.5 } }), 50, 0);
+  const long = buildModel(tinyConfig({ data: { image_size: 132 } }), 50, 0); // 33 x 33 patches + CLS
   try {
     const e = createEngine(plain, (m) => logs.push(m));
     assert.equal(e.name, 'webgpu');
     (e as WebGpuEngine).dispose();
     assert.match(logs[0], /^engine: webgpu \(/);
-    const f = createEngine(mae, (m) => logs.push(m));
+    const f = createEngine(long, (m) => logs.push(m));
     assert.equal(f.name, 'autodiff');
-    assert.match(logs[1], /^engine: autodiff .*MAE decoder/);
+    assert.match(logs[1], /^engine: autodiff .*a sequence of 1090 tokens/);
     process.env.FLIP_ENGINE = 'webgpu';
-    assert.throws(() => createEngine(mae), /FLIP_ENGINE=webgpu: the WebGPU engine cannot train this model: the MAE decoder is on/);
+    assert.throws(() => createEngine(long), /FLIP_ENGINE=webgpu: the WebGPU engine cannot train this model: a sequence of 1090 tokens/);
     await tf.setBackend('cpu');
     const onCpuModel = buildModel(tinyConfig(), 50, 0);
     try {
@@ -671,6 +741,6 @@ test('selection: backend webgpu gets the WebGPU engine; the MAE decoder falls ba
     delete process.env.FLIP_ENGINE;
     await tf.setBackend('webgpu');
     plain.dispose();
-    mae.dispose();
+    long.dispose();
   }
 });

@@ -22,12 +22,11 @@ import { StepPlan, type FlatBuffers } from './plan.js';
 const OUT_RING = 4;
 
 /**
- * Why the WebGPU engine cannot train this model, or null when it can: it runs on tfjs-backend-webgpu's device, has
- * no MAE decoder path, and holds a sequence's attention scores in workgroup memory.
+ * Why the WebGPU engine cannot train this model, or null when it can: it runs on tfjs-backend-webgpu's device and
+ * holds a sequence's attention scores in workgroup memory.
  */
 export function webgpuEngineUnsupported(model: FlipModel): string | null {
   if (!tfWebgpuBackend()) return `the backend is '${tf.getBackend()}', not webgpu`;
-  if (model.decoder) return 'the MAE decoder is on (loss.reconstruction_weight > 0); the WebGPU engine has no decoder kernels yet';
   const imageTokens = model.image.numPatches + 1;
   const textTokens = model.text.params.positions.shape[0];
   if (Math.max(imageTokens, textTokens) > ATTENTION_MAX_TOKENS) {
@@ -88,7 +87,9 @@ export class WebGpuEngine implements Engine {
     const why = webgpuEngineUnsupported(model);
     if (why) throw new Error(`WebGpuEngine: cannot train this model: ${why}`);
     this.device = backend.device;
-    this.layout = new ParamLayout(model.store.params);
+    // The MAE decoder's parameters (ParamStore names them 'decoder.*') form the range AdamW skips on steps without
+    // removed patches.
+    this.layout = new ParamLayout(model.store.params, (p) => p.name.startsWith('decoder.'));
     const bytes = this.layout.size * 4;
     const buf = (size: number, label: string) => createBuffer(this.device, size, label);
     this.flat = { params: buf(bytes, 'params'), grads: buf(bytes, 'grads'), m: buf(bytes, 'adam m'), v: buf(bytes, 'adam v'), out: buf(16, 'step out') };

@@ -2,7 +2,9 @@
  * Where each parameter lives in the flat parameter buffer (and, at the same offsets, in the gradient and both moment
  * buffers). Parameters with weight decay come first, then the rest, each group in the model's order: one AdamW
  * dispatch then needs only the boundary, and a block's wq, wk, wv (and bq, bk, bv) sit back to back, so q, k and v
- * are one batched GEMM over a fixed stride.
+ * are one batched GEMM over a fixed stride. The optional parameters (the MAE decoder's: no gradient at all on a step
+ * without removed patches, so AdamW must leave them alone then) sit in one range across that boundary:
+ * [decayed] [decayed optional] [optional without decay] [without decay].
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { Param } from '../../nn/params.js';
@@ -13,21 +15,29 @@ export class ParamLayout {
   readonly size: number;
   /** Elements [0, decayEnd) have weight decay. */
   readonly decayEnd: number;
+  /** Elements [optionalStart, optionalEnd) are the optional parameters. */
+  readonly optionalStart: number;
+  readonly optionalEnd: number;
   private readonly byVariable: Map<tf.Variable, number>;
 
-  constructor(readonly params: Param[]) {
+  constructor(
+    readonly params: Param[],
+    optional: (p: Param) => boolean = () => false,
+  ) {
     this.offsets = new Array(params.length).fill(0);
     let at = 0;
-    let decayEnd = 0;
-    for (const decay of [true, false]) {
+    const marks: number[] = [];
+    for (const [decay, opt] of [[true, false], [true, true], [false, true], [false, false]]) {
       params.forEach((p, i) => {
-        if (p.decay !== decay) return;
+        if (p.decay !== decay || optional(p) !== opt) return;
         this.offsets[i] = at;
         at += p.variable.size;
       });
-      if (decay) decayEnd = at;
+      marks.push(at);
     }
-    this.decayEnd = decayEnd;
+    this.optionalStart = marks[0];
+    this.decayEnd = marks[1];
+    this.optionalEnd = marks[2];
     this.size = at;
     this.byVariable = new Map(params.map((p, i) => [p.variable, this.offsets[i]]));
   }

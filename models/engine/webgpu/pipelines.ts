@@ -6,6 +6,7 @@ import { ADAMW_WGSL } from './kernels/adamw.js';
 import { ATTENTION_BACKWARD_KEY_WGSL, ATTENTION_BACKWARD_QUERY_WGSL, ATTENTION_FORWARD_WGSL } from './kernels/attention.js';
 import { COLUMN_SUM_WGSL } from './kernels/column-sum.js';
 import { CONTRASTIVE_WGSL } from './kernels/contrastive.js';
+import { DECODER_INPUT_WGSL, PATCH_LOSS_WGSL } from './kernels/reconstruction.js';
 import { PATCH_POSITIONS_WGSL, SCATTER_ROWS_WGSL, TOKEN_EMBEDDING_WGSL } from './kernels/embedding.js';
 import { GEMM_WGSL } from './kernels/gemm.js';
 import { LAYERNORM_BACKWARD_WGSL, LAYERNORM_FORWARD_WGSL, LAYERNORM_PARAM_GRAD_WGSL } from './kernels/layernorm.js';
@@ -29,6 +30,8 @@ export const KERNELS = {
   l2NormBackward: L2NORM_BACKWARD_WGSL,
   contrastive: CONTRASTIVE_WGSL,
   adamw: ADAMW_WGSL,
+  decoderInput: DECODER_INPUT_WGSL,
+  patchLoss: PATCH_LOSS_WGSL,
 } as const;
 export type KernelName = keyof typeof KERNELS;
 

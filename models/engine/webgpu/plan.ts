@@ -14,6 +14,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { LN_EPS } from '../../nn/layernorm.js';
 import type { BlockParams, LayerNormParams } from '../../nn/block.js';
 import type { FlipModel, ModelBatch } from '../../flip-model.js';
+import { sinCos2d } from '../../nn/positions.js';
 import { PAD_BIAS } from '../../text-encoder.js';
 import { createBuffer, grid, STORAGE_USAGE, USAGE } from './gpu.js';
 import { adamwUniform, ADAMW_THREADS, type AdamWArgs } from './kernels/adamw.js';
@@ -24,6 +25,7 @@ import { patchPositionsUniform, scatterRowsGroups, scatterRowsUniform, segments,
 import { GEMM_FLAGS as F, gemmGrid, gemmUniform, type GemmArgs } from './kernels/gemm.js';
 import { layerNormBackwardUniform, layerNormParamGradGrid, layerNormParamGradUniform, layerNormUniform } from './kernels/layernorm.js';
 import { l2NormUniform, poolUniform, type PoolMode } from './kernels/pooling.js';
+import { decoderInputUniform, patchLossUniform } from './kernels/reconstruction.js';
 import type { ParamLayout } from './layout.js';
 import { pipeline, type KernelName } from './pipelines.js';
 import { UNIFORM_SLOT } from './uniforms.js';
@@ -78,6 +80,20 @@ interface TowerShape {
   proj: number;
   /** The shared embedding's width. */
   embed: number;
+}
+
+/** The MAE decoder's shapes, buffers and parameter offsets within a plan. */
+interface DecoderState {
+  shape: TowerShape;
+  buffers: TowerBuffers;
+  offsets: { embedW: number; embedB: number; mask: number; predW: number; predB: number };
+  /** The encoder's tokens embedded to the decoder width, and their gradient with one more row (the mask token's). */
+  z: GPUBuffer;
+  dz: GPUBuffer;
+  h: GPUBuffer;
+  stats: GPUBuffer;
+  pred: GPUBuffer;
+  dPred: GPUBuffer;
 }
 
 /** A tower's activations (kept for the backward pass) and gradient buffers. */
@@ -140,6 +156,10 @@ export class StepPlan {
   private readonly layoutSize: number;
   private readonly decayEnd: number;
   private readonly logScaleOff: number;
+  /** AdamW leaves these elements alone: the MAE decoder's parameters on a step without removed patches. */
+  private readonly skip: [number, number];
+  /** The MAE decoder's per-step inputs, when it runs. */
+  private readonly mae: { source: GPUBuffer; target: GPUBuffer; weight: GPUBuffer; segments: GPUBuffer; segmentHost: Uint32Array } | null = null;
 
   constructor(
     private readonly device: GPUDevice,
@@ -214,6 +234,40 @@ export class StepPlan {
     const logScaleOff = layout.of(model.logitScale);
     this.gemm({ M: B, N: B, K: embed, flags: F.transB }, ib.e, tb.e, S);
     this.add('contrastive', [S, P, lseS, dS, G, flat.out], contrastiveUniform({ batch: B, logScaleOff }), [1, 1, 1]);
+    this.clears.push({ buffer: flat.out, offset: 8, size: 4 }); // the reconstruction loss: 0 unless the decoder runs
+    // The MAE decoder runs only when patches were removed; otherwise its parameters get no gradient, and AdamW skips
+    // them as the other engines' AdamW skips a parameter without a gradient.
+    const decoder = model.decoder;
+    const runDecoder = decoder !== null && imageTokens - 1 < vit.numPatches;
+    this.skip = decoder && !runDecoder ? [layout.optionalStart, layout.optionalEnd] : [0, 0];
+    let dec: DecoderState | null = null;
+    if (decoder && runDecoder) {
+      const grid2 = vit.numPatches + 1;
+      const ds = towerShape(layout, decoder.blocks, decoder.ln, null, B, grid2, decoder.cfg.width, decoder.cfg.heads);
+      const Nd = ds.rows;
+      const mae = {
+        source: buf(Nd, 'decoder source rows'),
+        target: buf(Nd * pv, 'decoder targets'),
+        weight: buf(Nd, 'decoder row weights'),
+        segments: buf(segmentWords(Nd), 'decoder source segments'),
+        segmentHost: new Uint32Array(segmentWords(Nd)),
+      };
+      this.mae = mae;
+      const positions = new Float32Array(grid2 * ds.width);
+      positions.set(sinCos2d(decoder.gridSize, ds.width), ds.width); // row 0 (CLS): zero
+      const posTable = buf(positions.length, 'decoder positions');
+      device.queue.writeBuffer(posTable, 0, positions);
+      const db = this.towerBuffers(ds, buf, 'decoder', buf(Nd, 'decoder key bias'));
+      const offsets = { embedW: layout.of(decoder.embedW), embedB: layout.of(decoder.embedB), mask: layout.of(decoder.maskToken), predW: layout.of(decoder.predW), predB: layout.of(decoder.predB) };
+      dec = { shape: ds, buffers: db, offsets, z: buf(img.rows * ds.width, 'decoder embedded'), dz: buf((img.rows + 1) * ds.width, 'decoder embedded grad'), h: buf(Nd * ds.width, 'decoder final LN'), stats: buf(2 * Nd, 'decoder final LN stats'), pred: buf(Nd * pv, 'decoder prediction'), dPred: buf(Nd * pv, 'decoder prediction grad') };
+      const o = offsets;
+      this.gemm({ M: img.rows, N: ds.width, K: img.width, bOff: o.embedW, biasOff: o.embedB, flags: F.bias }, imgF, P, dec.z, P);
+      this.add('decoderInput', [dec.z, P, posTable, mae.source, db.hs[0]], decoderInputUniform({ rows: Nd, width: ds.width, tokens: grid2, maskRow: img.rows, maskOff: o.mask }), grid(Math.ceil((Nd * ds.width) / 256)));
+      this.blocksForward(ds, db, P);
+      this.layerNorm(Nd, ds.width, ds.lnFinal, db.hs[ds.blocks.length], dec.h, dec.stats, P);
+      this.gemm({ M: Nd, N: pv, K: ds.width, bOff: o.predW, biasOff: o.predB, flags: F.bias }, dec.h, P, dec.pred, P);
+      this.add('patchLoss', [dec.pred, mae.target, mae.weight, dec.dPred, flat.out], patchLossUniform({ rows: Nd, patchValues: pv, weight: model.reconstructionWeight }), [1, 1, 1]);
+    }
 
     // Backward: the head.
     this.gemm({ M: B, N: embed, K: B }, dS, tb.e, ib.de);
@@ -223,9 +277,29 @@ export class StepPlan {
       this.gemm({ M: s.width, N: embed, K: B, flags: F.transA, cOff: s.proj }, t.features, t.dz, G);
       this.gemm({ M: B, N: s.width, K: embed, bOff: s.proj, flags: F.transB }, t.dz, P, t.dFeatures);
     }
-    // Image: through the mean pool and the final LN.
+    // Image: through the mean pool (and the decoder) and the final LN.
     this.pool('unpool', ib.dFeatures, ib.dtmp, B, imageTokens, img.width, 'mean');
-    this.layerNormBackward(img.rows, img.width, img.lnFinal, ib.dtmp, ib.hs[img.blocks.length], imgStatsF, null, ib.gCur, P, G);
+    let dImgF = ib.dtmp;
+    if (dec) {
+      const { shape: ds, buffers: db, offsets: o } = dec;
+      const Nd = ds.rows;
+      const mae = this.mae!;
+      this.gemm({ M: ds.width, N: pv, K: Nd, flags: F.transA, cOff: o.predW }, dec.h, dec.dPred, G);
+      this.columnSum({ rows: Nd, D: pv, outOff: o.predB }, dec.dPred, G);
+      this.gemm({ M: Nd, N: ds.width, K: pv, bOff: o.predW, flags: F.transB }, dec.dPred, P, db.dtmp);
+      this.layerNormBackward(Nd, ds.width, ds.lnFinal, db.dtmp, db.hs[ds.blocks.length], dec.stats, null, db.gCur, P, G);
+      this.blocksBackward(ds, db, P, G);
+      // Each encoder row feeds one decoder row; the mask token feeds every removed patch's row (the extra last row).
+      this.clears.push({ buffer: dec.dz, offset: 0, size: dec.dz.size });
+      const a = { rows: Nd, width: ds.width, outOff: 0 };
+      this.add('scatterRows', [db.gCur, mae.segments, dec.dz], scatterRowsUniform(a), grid(scatterRowsGroups(a)));
+      this.columnSum({ rows: img.rows + 1, D: ds.width, rowStart: img.rows, outOff: o.mask }, dec.dz, G);
+      this.gemm({ M: img.width, N: ds.width, K: img.rows, flags: F.transA, cOff: o.embedW }, imgF, dec.dz, G);
+      this.columnSum({ rows: img.rows, D: ds.width, outOff: o.embedB }, dec.dz, G);
+      this.gemm({ M: img.rows, N: img.width, K: ds.width, bOff: o.embedW, flags: F.transB | F.residual }, dec.dz, P, ib.gOther, null, ib.dtmp);
+      dImgF = ib.gOther;
+    }
+    this.layerNormBackward(img.rows, img.width, img.lnFinal, dImgF, ib.hs[img.blocks.length], imgStatsF, null, ib.gCur, P, G);
     this.blocksBackward(img, ib, P, G);
     // The patch embedding's parameters.
     this.gemm({ M: pv, N: img.width, K: img.rows, flags: F.transA, cOff: layout.of(vit.params.patchW) }, this.pixels, ib.gCur, G);
@@ -248,7 +322,7 @@ export class StepPlan {
 
     // AdamW over everything; its uniform block is rewritten every step.
     this.adamwSlot = this.specs.length;
-    const idle = { size: layout.size, decayEnd: layout.decayEnd, logScaleOff, lr: 0, beta1: 0, beta2: 0, eps: 1, weightDecay: 0, c1: 1, c2: 1, vFloor: 0, logScaleMax: 0 };
+    const idle = { size: layout.size, decayEnd: layout.decayEnd, logScaleOff, skipStart: 0, skipEnd: 0, lr: 0, beta1: 0, beta2: 0, eps: 1, weightDecay: 0, c1: 1, c2: 1, vFloor: 0, logScaleMax: 0 };
     this.add('adamw', [P, G, flat.m, flat.v, flat.out], adamwUniform(idle), grid(Math.ceil(layout.size / ADAMW_THREADS)));
 
     // Uniform blocks and bind groups, all at once.
@@ -298,6 +372,14 @@ export class StepPlan {
     q.writeBuffer(this.tokenSegments, 0, this.segmentHost);
     segments(batch.positions, this.segmentHost);
     q.writeBuffer(this.positionSegments, 0, this.segmentHost);
+    if (this.mae) {
+      if (!batch.mae) throw new Error('StepPlan.upload: the MAE decoder is on but the batch has no reconstruction targets (batch.mae)');
+      q.writeBuffer(this.mae.source, 0, batch.mae.sourceRows);
+      q.writeBuffer(this.mae.target, 0, batch.mae.target);
+      q.writeBuffer(this.mae.weight, 0, batch.mae.weight);
+      segments(batch.mae.sourceRows, this.mae.segmentHost);
+      q.writeBuffer(this.mae.segments, 0, this.mae.segmentHost);
+    }
   }
 
   /** Records the loss and every gradient (forward and backward) into `encoder`. */
@@ -307,8 +389,9 @@ export class StepPlan {
   }
 
   /** Sets AdamW's step values (a uniform write) and records its one dispatch. */
-  recordUpdate(encoder: GPUCommandEncoder, step: Omit<AdamWArgs, 'size' | 'decayEnd' | 'logScaleOff' | 'vFloor' | 'logScaleMax'>, vFloor: number, logScaleMax: number): void {
-    const u = adamwUniform({ ...step, size: this.layoutSize, decayEnd: this.decayEnd, logScaleOff: this.logScaleOff, vFloor, logScaleMax });
+  recordUpdate(encoder: GPUCommandEncoder, step: Omit<AdamWArgs, 'size' | 'decayEnd' | 'logScaleOff' | 'vFloor' | 'logScaleMax' | 'skipStart' | 'skipEnd'>, vFloor: number, logScaleMax: number): void {
+    const [skipStart, skipEnd] = this.skip;
+    const u = adamwUniform({ ...step, size: this.layoutSize, decayEnd: this.decayEnd, logScaleOff: this.logScaleOff, skipStart, skipEnd, vFloor, logScaleMax });
     this.device.queue.writeBuffer(this.uniforms, this.adamwSlot * UNIFORM_SLOT, u);
     this.replay(encoder, [this.adamw]);
   }
@@ -449,7 +532,7 @@ function towerShape(
   layout: ParamLayout,
   blocks: BlockParams[],
   lnFinal: LayerNormParams,
-  proj: tf.Variable,
+  proj: tf.Variable | null,
   batch: number,
   tokens: number,
   width: number,
@@ -463,7 +546,7 @@ function towerShape(
     width,
     heads,
     hidden: blocks.length ? (blocks[0].mlp.w1.shape[1] as number) : 0,
-    embed: proj.shape[1] as number,
+    embed: proj ? (proj.shape[1] as number) : 0,
     blocks: blocks.map((b) => ({
       ln1: ln(b.ln1),
       wqkv: layout.run(b.attn.wq, b.attn.wk, b.attn.wv),
@@ -477,6 +560,6 @@ function towerShape(
       b2: layout.of(b.mlp.b2),
     })),
     lnFinal: ln(lnFinal),
-    proj: layout.of(proj),
+    proj: proj ? layout.of(proj) : 0,
   };
 }
