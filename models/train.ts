@@ -130,6 +130,7 @@ export async function train(config: TrainConfig, events: TrainEvents, options: T
     return await runTraining(config, events, backend, dataset, tokenizer, captionIds, engine, optimizer, options, (performance.now() - setupStart) / 1000);
   } finally {
     optimizer.dispose();
+    engine.dispose();
     model.dispose();
     disposeConstants();
   }

@@ -80,6 +80,7 @@ class Runner {
 
   dispose(): void {
     this.optimizer.dispose();
+    this.engine.dispose();
     this.engine.model.dispose();
   }
 }

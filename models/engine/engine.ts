@@ -46,6 +46,8 @@ export interface Engine {
   /** Brings the model's variables up to date with the engine's parameters, where the engine keeps its own copy
    * (before a checkpoint is saved or the model is read); a no-op where the engine trains the variables in place. */
   syncModel(): void;
+  /** Releases what the engine holds beyond the model (a device engine's buffers); the model stays the caller's. */
+  dispose(): void;
 }
 
 /** One optimisation step. */

@@ -143,6 +143,10 @@ export class NativeEngine implements Engine {
   /** The engine trains the model's variables in place. */
   syncModel(): void {}
 
+  dispose(): void {
+    this.buffers = null;
+  }
+
   /** The log logit scale's current value, read in place on the wasm heap. */
   private logScale(): number {
     return (tf.backend() as unknown as WasmBackendInternals).typedArrayFromHeap(this.model.logitScale)[0];
