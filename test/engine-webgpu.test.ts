@@ -21,8 +21,9 @@ import { attentionGroups, attentionUniform } from '../models/engine/webgpu/kerne
 import { columnSumGrid, columnSumUniform } from '../models/engine/webgpu/kernels/column-sum.js';
 import { contrastiveUniform } from '../models/engine/webgpu/kernels/contrastive.js';
 import { patchPositionsUniform, scatterRowsUniform, segments, segmentWords, tokenEmbeddingUniform } from '../models/engine/webgpu/kernels/embedding.js';
-import { GEMM_FLAGS as F, gemmGrid, gemmUniform, type GemmArgs } from '../models/engine/webgpu/kernels/gemm.js';
-import { layerNormBackwardUniform, layerNormParamGradGrid, layerNormParamGradUniform, layerNormUniform } from '../models/engine/webgpu/kernels/layernorm.js';
+import { GEMM_FLAGS as F, gemmGrid, gemmUniform, splitK, type GemmArgs } from '../models/engine/webgpu/kernels/gemm.js';
+import { layerNormBackwardUniform, layerNormParamGradChunks, layerNormParamGradGrid, layerNormParamGradUniform, layerNormUniform } from '../models/engine/webgpu/kernels/layernorm.js';
+import { sumPartialsGroups, sumPartialsUniform } from '../models/engine/webgpu/kernels/partials.js';
 import { l2NormUniform, poolUniform } from '../models/engine/webgpu/kernels/pooling.js';
 import { decoderInputUniform, patchLossUniform } from '../models/engine/webgpu/kernels/reconstruction.js';
 import { grid } from '../models/engine/webgpu/gpu.js';
@@ -178,6 +179,28 @@ test('kernel gemm: every epilogue, transposes, batched and summed Z, ragged tile
     const [, , got] = await runKernel(dev, 'gemm', [A, B, C, bias, aux], gemmUniform(a), gemmGrid(a));
     assertClose(`gemm ${name}`, got, gemmReference(a, A, B, bias, aux, C));
   }
+  // Weight gradients: K split into chunks of partial products (with B's column sums, the bias gradient, as an extra
+  // row), summed into the gradient buffer.
+  for (const [name, a, rows] of [
+    ['one chunk', { M: 37, N: 70, K: 19, flags: F.transA }, 256],
+    ['five chunks, gelu on A', { M: 37, N: 70, K: 150, flags: F.transA | F.geluA }, 32],
+    ['Z=3, four chunks', { M: 20, N: 24, K: 61, Z: 3, bZ: 61 * 24, flags: F.transA }, 16],
+  ] as [string, GemmArgs, number][]) {
+    const Z = a.Z ?? 1;
+    const { kSplit, kChunk } = splitK(a.K, a.M, a.N, Z, rows, 1e9);
+    const A = randn(a.K * a.M, rng);
+    const B = randn(Z * a.K * a.N, rng);
+    const g = { ...a, flags: (a.flags ?? 0) | F.partial, kSplit, kChunk };
+    const [, , part] = await runKernel(dev, 'gemm', [A, B, new Float32Array(Z * kSplit * (a.M + 1) * a.N), new Float32Array(4), new Float32Array(4)], gemmUniform(g), gemmGrid(g));
+    const outOff = 5;
+    const biasOff = 5 + Z * a.M * a.N;
+    const sum = { S: kSplit, M: a.M, N: a.N, Z, cOff: outOff, cZ: a.M * a.N, biasOff, biasZ: a.N };
+    const [, grads] = await runKernel(dev, 'sumPartials', [part, new Float32Array(biasOff + Z * a.N)], sumPartialsUniform(sum), grid(sumPartialsGroups(sum)));
+    const want = gemmReference({ ...a, cOff: outOff, cZ: a.M * a.N }, A, B, new Float32Array(0), new Float32Array(0), new Float32Array(biasOff + Z * a.N));
+    for (let z = 0; z < Z; z++) for (let k = 0; k < a.K; k++) for (let n = 0; n < a.N; n++) want[biasOff + z * a.N + n] += B[z * a.K * a.N + k * a.N + n];
+    assert.equal(kSplit > 1, name !== 'one chunk', `${name}: ${kSplit} chunks`);
+    assertClose(`gemm partial ${name}`, grads, want);
+  }
 });
 
 /** LayerNorm forward, backward (with residual) and parameter gradients in doubles. */
@@ -229,10 +252,16 @@ test('kernel layerNorm: forward, input gradient with a residual, gamma/beta grad
   assertClose('layerNorm forward', y, want.y);
   const [, , , , , dx] = await runKernel(dev, 'layerNormBackward', [dy, x, stats, prm, res, new Float32Array(rows * D)], layerNormBackwardUniform({ rows, D, gammaOff: gOff, residual: true }), grid(rows));
   assertClose('layerNorm input gradient', dx, want.dx);
-  const pa = { rows, D, gammaOff: 3, betaOff: 3 + D };
-  const [, , , grads] = await runKernel(dev, 'layerNormParamGrad', [dy, x, stats, new Float32Array(2 * D + 3)], layerNormParamGradUniform(pa), layerNormParamGradGrid(pa));
-  assertClose('layerNorm gamma gradient', grads.slice(3, 3 + D), want.dg);
-  assertClose('layerNorm beta gradient', grads.slice(3 + D, 3 + 2 * D), want.db);
+  for (const rowChunk of [64, 4]) {
+    // Row chunks' partial sums, then their sum into the gradient buffer.
+    const pa = { rows, D, rowChunk };
+    const S = layerNormParamGradChunks(pa);
+    const [, , , part] = await runKernel(dev, 'layerNormParamGrad', [dy, x, stats, new Float32Array(S * 2 * D)], layerNormParamGradUniform(pa), layerNormParamGradGrid(pa));
+    const sum = { S, M: 1, N: D, cOff: 3, biasOff: 3 + D };
+    const [, grads] = await runKernel(dev, 'sumPartials', [part, new Float32Array(2 * D + 3)], sumPartialsUniform(sum), grid(sumPartialsGroups(sum)));
+    assertClose(`layerNorm gamma gradient, ${S} chunks`, grads.slice(3, 3 + D), want.dg);
+    assertClose(`layerNorm beta gradient, ${S} chunks`, grads.slice(3 + D, 3 + 2 * D), want.db);
+  }
 });
 
 test('kernel columnSum: all rows, every k-th row, three matrices at once', async (t) => {
@@ -541,7 +570,7 @@ async function onCpu<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function compareStep(t: { diagnostic(msg: string): void }, what: string, config: TrainConfig): Promise<void> {
+async function compareStep(t: { diagnostic(msg: string): void }, what: string, config: TrainConfig, splitRows?: number): Promise<void> {
   const want = await onCpu(async () => {
     const model = new FlipModel(config, 50, 0, plainLayerOps);
     try {
@@ -551,7 +580,7 @@ async function compareStep(t: { diagnostic(msg: string): void }, what: string, c
     }
   });
   const model = new FlipModel(config, 50, 0, plainLayerOps);
-  const engine = new WebGpuEngine(model, tfWebgpuBackend()!);
+  const engine = new WebGpuEngine(model, tfWebgpuBackend()!, { splitRows });
   try {
     const got = await stepOf(engine, config, 5);
     assert.ok(Math.abs(got.loss - want.loss) <= 1e-5 * want.loss, `${what}: loss ${got.loss}, autodiff ${want.loss}`);
@@ -585,12 +614,13 @@ test('one step: loss and every parameter gradient as the autodiff engine, at ima
 
 test('one step with text masking (kept tokens keep their positions) and towers of different widths', { timeout: 60_000 }, async (t) => {
   if (!gpu(t)) return;
-  await compareStep(t, 'text mask 0.5, text width 32', tinyConfig({ mask: { text_ratio: 0.5, text_strategy: 'random' }, model: { preset: 'tiny', text: { context_length: 12, width: 32, heads: 1 } } }));
+  // Reductions over the batch's rows in chunks of 16 rows (several chunks at these shapes).
+  await compareStep(t, 'text mask 0.5, text width 32, 16-row chunks', tinyConfig({ mask: { text_ratio: 0.5, text_strategy: 'random' }, model: { preset: 'tiny', text: { context_length: 12, width: 32, heads: 1 } } }), 16);
 });
 
 test('one step with the MAE decoder: the reconstruction loss, the decoder and encoder gradients as the autodiff engine', { timeout: 60_000 }, async (t) => {
   if (!gpu(t)) return;
-  await compareStep(t, 'MAE decoder, mask 0.75', tinyConfig({ mask: { image_ratio: 0.75 }, loss: { reconstruction_weight: 0.5 } }));
+  await compareStep(t, 'MAE decoder, mask 0.75, 16-row chunks', tinyConfig({ mask: { image_ratio: 0.75 }, loss: { reconstruction_weight: 0.5 } }), 16);
 });
 
 test('the MAE decoder at mask 0 (nothing removed): no reconstruction loss, and AdamW leaves the decoder as the other engines do', { timeout: 60_000 }, async (t) => {

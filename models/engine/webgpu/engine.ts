@@ -18,6 +18,9 @@ import { ATTENTION_MAX_TOKENS } from './kernels/attention.js';
 import { ParamLayout } from './layout.js';
 import { StepPlan, type FlatBuffers } from './plan.js';
 
+/** Token rows per chunk of a reduction over the batch's rows: enough chunks to fill a GPU at batch 256. */
+const SPLIT_ROWS = 256;
+
 /** How many [3] step outputs may be alive at once before the first is overwritten. */
 const OUT_RING = 4;
 
@@ -79,10 +82,14 @@ export class WebGpuEngine implements Engine {
   /** Whether the parameters on the GPU have moved on from the model's variables. */
   private modelStale = false;
 
-  /** The caller checks webgpuEngineUnsupported(model) first (models/engine/select.ts). */
+  /**
+   * The caller checks webgpuEngineUnsupported(model) first (models/engine/select.ts). splitRows: token rows per
+   * chunk of the reductions over the batch's rows (weight, bias and LayerNorm gradients); small values in tests.
+   */
   constructor(
     readonly model: FlipModel,
     private readonly backend: TfWebgpuBackend,
+    private readonly options: { splitRows?: number } = {},
   ) {
     const why = webgpuEngineUnsupported(model);
     if (why) throw new Error(`WebGpuEngine: cannot train this model: ${why}`);
@@ -200,7 +207,7 @@ export class WebGpuEngine implements Engine {
       this.submitPending();
       this.plan?.destroy();
       this.plan = null;
-      this.plan = new StepPlan(this.device, this.model, this.layout, this.flat, batch, imageTokens, textTokens);
+      this.plan = new StepPlan(this.device, this.model, this.layout, this.flat, batch, imageTokens, textTokens, this.options.splitRows ?? SPLIT_ROWS);
     }
     return this.plan;
   }

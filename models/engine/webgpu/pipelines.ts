@@ -7,6 +7,7 @@ import { ATTENTION_BACKWARD_KEY_WGSL, ATTENTION_BACKWARD_QUERY_WGSL, ATTENTION_F
 import { COLUMN_SUM_WGSL } from './kernels/column-sum.js';
 import { CONTRASTIVE_WGSL } from './kernels/contrastive.js';
 import { DECODER_INPUT_WGSL, PATCH_LOSS_WGSL } from './kernels/reconstruction.js';
+import { SUM_PARTIALS_WGSL } from './kernels/partials.js';
 import { PATCH_POSITIONS_WGSL, SCATTER_ROWS_WGSL, TOKEN_EMBEDDING_WGSL } from './kernels/embedding.js';
 import { GEMM_WGSL } from './kernels/gemm.js';
 import { LAYERNORM_BACKWARD_WGSL, LAYERNORM_FORWARD_WGSL, LAYERNORM_PARAM_GRAD_WGSL } from './kernels/layernorm.js';
@@ -32,6 +33,7 @@ export const KERNELS = {
   adamw: ADAMW_WGSL,
   decoderInput: DECODER_INPUT_WGSL,
   patchLoss: PATCH_LOSS_WGSL,
+  sumPartials: SUM_PARTIALS_WGSL,
 } as const;
 export type KernelName = keyof typeof KERNELS;
 

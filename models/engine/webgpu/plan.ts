@@ -22,8 +22,9 @@ import { attentionGroups, attentionUniform, type AttentionArgs } from './kernels
 import { columnSumGrid, columnSumUniform, type ColumnSumArgs } from './kernels/column-sum.js';
 import { contrastiveUniform } from './kernels/contrastive.js';
 import { patchPositionsUniform, scatterRowsGroups, scatterRowsUniform, segments, segmentWords, tokenEmbeddingUniform } from './kernels/embedding.js';
-import { GEMM_FLAGS as F, gemmGrid, gemmUniform, type GemmArgs } from './kernels/gemm.js';
-import { layerNormBackwardUniform, layerNormParamGradGrid, layerNormParamGradUniform, layerNormUniform } from './kernels/layernorm.js';
+import { GEMM_FLAGS as F, gemmGrid, gemmUniform, splitK, type GemmArgs } from './kernels/gemm.js';
+import { layerNormBackwardUniform, layerNormParamGradChunks, layerNormParamGradGrid, layerNormParamGradUniform, layerNormUniform } from './kernels/layernorm.js';
+import { sumPartialsGroups, sumPartialsUniform } from './kernels/partials.js';
 import { l2NormUniform, poolUniform, type PoolMode } from './kernels/pooling.js';
 import { decoderInputUniform, patchLossUniform } from './kernels/reconstruction.js';
 import type { ParamLayout } from './layout.js';
@@ -128,6 +129,9 @@ interface TowerBuffers {
   dFeatures: GPUBuffer;
 }
 
+/** The most floats of partial results one reduction may use (256 MiB); it gets fewer chunks beyond that. */
+const PARTIAL_MAX_FLOATS = 64 * 1024 * 1024;
+
 export class StepPlan {
   readonly key: string;
   /** Buffers this plan made, with their bytes (the engine reports them as the step's memory). */
@@ -158,6 +162,10 @@ export class StepPlan {
   private readonly logScaleOff: number;
   /** AdamW leaves these elements alone: the MAE decoder's parameters on a step without removed patches. */
   private readonly skip: [number, number];
+  /** Partial products and row-chunk sums (weight, bias and LayerNorm gradients), shared by every reduction in turn;
+   * made once the largest is known (a placeholder until then). */
+  private partials: GPUBuffer;
+  private partialFloats = 1;
   /** The MAE decoder's per-step inputs, when it runs. */
   private readonly mae: { source: GPUBuffer; target: GPUBuffer; weight: GPUBuffer; segments: GPUBuffer; segmentHost: Uint32Array } | null = null;
 
@@ -169,6 +177,8 @@ export class StepPlan {
     readonly batch: number,
     readonly imageTokens: number,
     readonly textTokens: number,
+    /** Rows per chunk of the reductions over token rows (weight, bias and LayerNorm gradients). */
+    private readonly splitRows: number,
   ) {
     this.key = StepPlan.keyOf(batch, imageTokens, textTokens);
     const B = batch;
@@ -185,6 +195,8 @@ export class StepPlan {
       return b;
     };
     this.dummy = buf(4, 'dummy');
+    const placeholder = device.createBuffer({ size: 4, usage: STORAGE_USAGE, label: 'partials (placeholder)' });
+    this.partials = placeholder;
 
     // Inputs.
     this.pixels = buf(img.rows * vit.patchValues, 'pixels');
@@ -284,8 +296,7 @@ export class StepPlan {
       const { shape: ds, buffers: db, offsets: o } = dec;
       const Nd = ds.rows;
       const mae = this.mae!;
-      this.gemm({ M: ds.width, N: pv, K: Nd, flags: F.transA, cOff: o.predW }, dec.h, dec.dPred, G);
-      this.columnSum({ rows: Nd, D: pv, outOff: o.predB }, dec.dPred, G);
+      this.weightGrad({ M: ds.width, N: pv, K: Nd, flags: F.transA, cOff: o.predW, biasOff: o.predB }, dec.h, dec.dPred);
       this.gemm({ M: Nd, N: ds.width, K: pv, bOff: o.predW, flags: F.transB }, dec.dPred, P, db.dtmp);
       this.layerNormBackward(Nd, ds.width, ds.lnFinal, db.dtmp, db.hs[ds.blocks.length], dec.stats, null, db.gCur, P, G);
       this.blocksBackward(ds, db, P, G);
@@ -294,16 +305,14 @@ export class StepPlan {
       const a = { rows: Nd, width: ds.width, outOff: 0 };
       this.add('scatterRows', [db.gCur, mae.segments, dec.dz], scatterRowsUniform(a), grid(scatterRowsGroups(a)));
       this.columnSum({ rows: img.rows + 1, D: ds.width, rowStart: img.rows, outOff: o.mask }, dec.dz, G);
-      this.gemm({ M: img.width, N: ds.width, K: img.rows, flags: F.transA, cOff: o.embedW }, imgF, dec.dz, G);
-      this.columnSum({ rows: img.rows, D: ds.width, outOff: o.embedB }, dec.dz, G);
+      this.weightGrad({ M: img.width, N: ds.width, K: img.rows, flags: F.transA, cOff: o.embedW, biasOff: o.embedB }, imgF, dec.dz);
       this.gemm({ M: img.rows, N: img.width, K: ds.width, bOff: o.embedW, flags: F.transB | F.residual }, dec.dz, P, ib.gOther, null, ib.dtmp);
       dImgF = ib.gOther;
     }
     this.layerNormBackward(img.rows, img.width, img.lnFinal, dImgF, ib.hs[img.blocks.length], imgStatsF, null, ib.gCur, P, G);
     this.blocksBackward(img, ib, P, G);
     // The patch embedding's parameters.
-    this.gemm({ M: pv, N: img.width, K: img.rows, flags: F.transA, cOff: layout.of(vit.params.patchW) }, this.pixels, ib.gCur, G);
-    this.columnSum({ rows: img.rows, D: img.width, outOff: layout.of(vit.params.patchB) }, ib.gCur, G);
+    this.weightGrad({ M: pv, N: img.width, K: img.rows, flags: F.transA, cOff: layout.of(vit.params.patchW), biasOff: layout.of(vit.params.patchB) }, this.pixels, ib.gCur);
     this.columnSum({ rows: img.rows, D: img.width, rowStep: imageTokens, outOff: layout.of(vit.params.cls) }, ib.gCur, G);
 
     // Text: the final LN of the pooled rows, back to the first tokens.
@@ -324,6 +333,11 @@ export class StepPlan {
     this.adamwSlot = this.specs.length;
     const idle = { size: layout.size, decayEnd: layout.decayEnd, logScaleOff, skipStart: 0, skipEnd: 0, lr: 0, beta1: 0, beta2: 0, eps: 1, weightDecay: 0, c1: 1, c2: 1, vFloor: 0, logScaleMax: 0 };
     this.add('adamw', [P, G, flat.m, flat.v, flat.out], adamwUniform(idle), grid(Math.ceil(layout.size / ADAMW_THREADS)));
+
+    // The partials buffer, now that its size is known.
+    this.partials = buf(this.partialFloats, 'partials');
+    placeholder.destroy();
+    for (const spec of this.specs) spec.buffers = spec.buffers.map((b) => (b === placeholder ? this.partials : b));
 
     // Uniform blocks and bind groups, all at once.
     this.uniforms = buf((this.specs.length * UNIFORM_SLOT) / 4, 'uniforms', USAGE.UNIFORM | USAGE.COPY_DST);
@@ -431,8 +445,25 @@ export class StepPlan {
   /** dx = LN'(dy) (+ residual); and the LN's gamma/beta gradients. */
   private layerNormBackward(rows: number, D: number, [g, b]: [number, number], dy: GPUBuffer, x: GPUBuffer, stats: GPUBuffer, residual: GPUBuffer | null, dx: GPUBuffer, P: GPUBuffer, G: GPUBuffer): void {
     this.add('layerNormBackward', [dy, x, stats, P, residual ?? this.dummy, dx], layerNormBackwardUniform({ rows, D, gammaOff: g, residual: residual !== null }), grid(rows));
-    const a = { rows, D, gammaOff: g, betaOff: b };
-    this.add('layerNormParamGrad', [dy, x, stats, G], layerNormParamGradUniform(a), layerNormParamGradGrid(a));
+    const a = { rows, D, rowChunk: this.splitRows };
+    const S = layerNormParamGradChunks(a);
+    this.partialFloats = Math.max(this.partialFloats, S * 2 * D);
+    this.add('layerNormParamGrad', [dy, x, stats, this.partials], layerNormParamGradUniform(a), layerNormParamGradGrid(a));
+    const sum = { S, M: 1, N: D, cOff: g, biasOff: b };
+    this.add('sumPartials', [this.partials, G], sumPartialsUniform(sum), grid(sumPartialsGroups(sum)));
+  }
+
+  /**
+   * A weight's gradient (C = op(A) B over the batch's token rows, into the flat gradient buffer at cOff) and, with
+   * biasOff, its bias's (the column sums of B), as chunked partial products and their sum.
+   */
+  private weightGrad(a: Omit<GemmArgs, 'cOff' | 'cZ' | 'biasOff' | 'biasZ' | 'kSplit' | 'kChunk'> & { cOff: number; cZ?: number; biasOff: number | null; biasZ?: number }, A: GPUBuffer, B: GPUBuffer): void {
+    const Z = a.Z ?? 1;
+    const { kSplit, kChunk } = splitK(a.K, a.M, a.N, Z, this.splitRows, PARTIAL_MAX_FLOATS);
+    this.partialFloats = Math.max(this.partialFloats, Z * kSplit * (a.M + 1) * a.N);
+    this.gemm({ ...a, cOff: 0, cZ: 0, biasOff: 0, biasZ: 0, flags: (a.flags ?? 0) | F.partial, kSplit, kChunk }, A, B, this.partials);
+    const sum = { S: kSplit, M: a.M, N: a.N, Z, cOff: a.cOff, cZ: a.cZ ?? 0, biasOff: a.biasOff, biasZ: a.biasZ ?? 0 };
+    this.add('sumPartials', [this.partials, this.flat.grads], sumPartialsUniform(sum), grid(sumPartialsGroups(sum)));
   }
 
   private pool(kernel: 'pool' | 'unpool', src: GPUBuffer, dst: GPUBuffer, batch: number, tokens: number, width: number, mode: PoolMode): void {
@@ -504,24 +535,20 @@ export class StepPlan {
       const x = t.layers[l];
       const dy = t.gCur;
       // MLP.
-      this.gemm({ M: M, N: D, K: N, flags: F.transA | F.geluA, cOff: o.w2 }, x.u, dy, G);
-      this.columnSum({ rows: N, D, outOff: o.b2 }, dy, G);
+      this.weightGrad({ M: M, N: D, K: N, flags: F.transA | F.geluA, cOff: o.w2, biasOff: o.b2 }, x.u, dy);
       this.gemm({ M: N, N: M, K: D, bOff: o.w2, flags: F.transB | F.geluGrad }, dy, P, t.du, null, x.u);
-      this.gemm({ M: D, N: M, K: N, flags: F.transA, cOff: o.w1 }, x.c, t.du, G);
-      this.columnSum({ rows: N, D: M, outOff: o.b1 }, t.du, G);
+      this.weightGrad({ M: D, N: M, K: N, flags: F.transA, cOff: o.w1, biasOff: o.b1 }, x.c, t.du);
       this.gemm({ M: N, N: D, K: M, bOff: o.w1, flags: F.transB }, t.du, P, t.dtmp);
       this.layerNormBackward(N, D, o.ln2, t.dtmp, x.mid, x.stats2, dy, t.gOther, P, G);
       // Attention.
       const dmid = t.gOther;
-      this.gemm({ M: D, N: D, K: N, flags: F.transA, cOff: o.wo }, x.o, dmid, G);
-      this.columnSum({ rows: N, D, outOff: o.bo }, dmid, G);
+      this.weightGrad({ M: D, N: D, K: N, flags: F.transA, cOff: o.wo, biasOff: o.bo }, x.o, dmid);
       this.gemm({ M: N, N: D, K: D, bOff: o.wo, flags: F.transB }, dmid, P, t.dO);
       const at = this.attentionArgs(s);
       const u = attentionUniform(at);
       this.add('attentionBackwardQuery', [x.qkv, t.keyBias, x.lse, t.dO, x.o, t.scratch, t.dqkv], u, grid(attentionGroups(at)));
       this.add('attentionBackwardKey', [x.qkv, t.dO, t.scratch, t.dqkv], u, grid(attentionGroups(at)));
-      this.gemm({ M: D, N: D, K: N, Z: 3, bZ: N * D, cOff: o.wqkv, cZ: D * D, flags: F.transA }, x.a, t.dqkv, G);
-      this.columnSum({ rows: N, D, Z: 3, xZ: N * D, outOff: o.bqkv, outZ: D }, t.dqkv, G);
+      this.weightGrad({ M: D, N: D, K: N, Z: 3, bZ: N * D, cOff: o.wqkv, cZ: D * D, biasOff: o.bqkv, biasZ: D, flags: F.transA }, x.a, t.dqkv);
       this.gemm({ M: N, N: D, K: D, Z: 3, aZ: N * D, bOff: o.wqkv, bZ: D * D, flags: F.transB | F.sumZ }, t.dqkv, P, t.dtmp);
       this.layerNormBackward(N, D, o.ln1, t.dtmp, t.hs[l], x.stats1, dmid, t.gCur, P, G);
     }

@@ -1,8 +1,8 @@
 /**
  * LayerNorm over the last axis (eps LN_EPS): the forward pass per row (one workgroup a row; it keeps each row's mean
  * and 1/std for the backward pass), the input gradient per row with an optional residual gradient added (the
- * pre-LN block's skip path), and the gamma/beta gradients as column sums. x-hat is recomputed from x and the saved
- * statistics instead of being stored.
+ * pre-LN block's skip path), and the gamma/beta gradients as column sums over row chunks (summed by
+ * kernels/partials.ts). x-hat is recomputed from x and the saved statistics instead of being stored.
  */
 import { WG_LINEAR } from '../gpu.js';
 import { f32, packUniform } from '../uniforms.js';
@@ -98,38 +98,43 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 export interface LayerNormParamGradArgs {
   rows: number;
   D: number;
-  gammaOff: number;
-  betaOff: number;
+  /** Rows per workgroup row: the rows are split into ceil(rows / rowChunk) chunks, one partial each. */
+  rowChunk: number;
 }
 
-export const layerNormParamGradUniform = (a: LayerNormParamGradArgs) => packUniform([a.rows, a.D, a.gammaOff, a.betaOff]);
-export const layerNormParamGradGrid = (a: LayerNormParamGradArgs): [number, number, number] => [Math.ceil(a.D / 64), 1, 1];
+export const layerNormParamGradUniform = (a: LayerNormParamGradArgs) => packUniform([a.rows, a.D, a.rowChunk]);
+export const layerNormParamGradChunks = (a: LayerNormParamGradArgs) => Math.ceil(a.rows / a.rowChunk);
+export const layerNormParamGradGrid = (a: LayerNormParamGradArgs): [number, number, number] => [Math.ceil(a.D / 64), layerNormParamGradChunks(a), 1];
 
-/** dy (0), x (1), stats (2) -> gamma and beta gradients into the flat gradient buffer (3). */
+/**
+ * dy (0), x (1), stats (2) -> partial gamma and beta gradients per row chunk, [chunks][2][D] (3), which
+ * kernels/partials.ts sums into the flat gradient buffer.
+ */
 export const LAYERNORM_PARAM_GRAD_WGSL = /* wgsl */ `
-struct Params { rows: u32, D: u32, gOff: u32, bOff: u32 }
+struct Params { rows: u32, D: u32, chunk: u32 }
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> stats: array<f32>;
-@group(0) @binding(3) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
-var<workgroup> part: array<vec2f, 256>;
+var<workgroup> acc: array<vec2f, 256>;
 @compute @workgroup_size(64, 4)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let c = wid.x * 64u + lid.x;
+  let end = min(p.rows, (wid.y + 1u) * p.chunk);
   var s = vec2f(0.0);
   if (c < p.D) {
-    for (var r = lid.y; r < p.rows; r += 4u) {
+    for (var r = wid.y * p.chunk + lid.y; r < end; r += 4u) {
       let g = dy[r * p.D + c];
       s += vec2f(g * (x[r * p.D + c] - stats[2u * r]) * stats[2u * r + 1u], g);
     }
   }
-  part[lid.y * 64u + lid.x] = s;
+  acc[lid.y * 64u + lid.x] = s;
   workgroupBarrier();
   if (lid.y == 0u && c < p.D) {
-    let t = part[lid.x] + part[64u + lid.x] + part[128u + lid.x] + part[192u + lid.x];
-    grads[p.gOff + c] = t.x;
-    grads[p.bOff + c] = t.y;
+    let t = acc[lid.x] + acc[64u + lid.x] + acc[128u + lid.x] + acc[192u + lid.x];
+    part[wid.y * 2u * p.D + c] = t.x;
+    part[wid.y * 2u * p.D + p.D + c] = t.y;
   }
 }
 `;
