@@ -1,7 +1,7 @@
 /**
  * The plan of one training step for one set of shapes (model, batch, kept image tokens, text tokens): every buffer,
  * bind group and uniform block made when the plan is built, and the step as a fixed list of dispatches (forward,
- * backward, then AdamW) that record() replays into one compute pass. Per step the host only uploads the batch
+ * backward, then AdamW) replayed into one compute pass each step. Per step the host only uploads the batch
  * (queue.writeBuffer into the plan's input buffers) and AdamW's learning rate and bias corrections.
  *
  * The data flow is models/engine/native.ts's, tower by tower: the image tower's patch GEMM with the kept patches'
@@ -37,7 +37,7 @@ export interface FlatBuffers {
   grads: GPUBuffer;
   m: GPUBuffer;
   v: GPUBuffer;
-  /** [4]: loss, log logit scale after the update, 0, (unused); written by the step. */
+  /** [4]: loss, log logit scale after the update, reconstruction loss (0 without the decoder), unused. */
   out: GPUBuffer;
 }
 
@@ -129,8 +129,9 @@ interface TowerBuffers {
   dFeatures: GPUBuffer;
 }
 
-/** The most floats of partial results one reduction may use (256 MiB); it gets fewer chunks beyond that. */
-const PARTIAL_MAX_FLOATS = 64 * 1024 * 1024;
+/** The most floats of partial results one reduction may use (128 MiB, or what the device binds); it gets fewer chunks
+ * beyond that. */
+const PARTIAL_MAX_FLOATS = 32 * 1024 * 1024;
 
 export class StepPlan {
   readonly key: string;
@@ -459,7 +460,8 @@ export class StepPlan {
    */
   private weightGrad(a: Omit<GemmArgs, 'cOff' | 'cZ' | 'biasOff' | 'biasZ' | 'kSplit' | 'kChunk'> & { cOff: number; cZ?: number; biasOff: number | null; biasZ?: number }, A: GPUBuffer, B: GPUBuffer): void {
     const Z = a.Z ?? 1;
-    const { kSplit, kChunk } = splitK(a.K, a.M, a.N, Z, this.splitRows, PARTIAL_MAX_FLOATS);
+    const cap = Math.min(PARTIAL_MAX_FLOATS, Math.floor(this.device.limits.maxStorageBufferBindingSize / 4));
+    const { kSplit, kChunk } = splitK(a.K, a.M, a.N, Z, this.splitRows, cap);
     this.partialFloats = Math.max(this.partialFloats, Z * kSplit * (a.M + 1) * a.N);
     this.gemm({ ...a, cOff: 0, cZ: 0, biasOff: 0, biasZ: 0, flags: (a.flags ?? 0) | F.partial, kSplit, kChunk }, A, B, this.partials);
     const sum = { S: kSplit, M: a.M, N: a.N, Z, cOff: a.cOff, cZ: a.cZ ?? 0, biasOff: a.biasOff, biasZ: a.biasZ ?? 0 };
