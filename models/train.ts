@@ -149,6 +149,7 @@ export async function train(config: TrainConfig, events: TrainEvents, options: T
     return await runTraining(config, events, backend, dataset, tokenizer, captionIds, engine, optimizer, options, (performance.now() - setupStart) / 1000);
   } finally {
     optimizer.dispose();
+    engine.dispose();
     model.dispose();
     disposeConstants();
     await dataset.stream?.close();
@@ -245,6 +246,7 @@ async function runTraining(
     (t.checkpoint_every != null && step % t.checkpoint_every === 0) || (t.checkpoint_every_s != null && trainSeconds - savedAtSeconds >= t.checkpoint_every_s);
   const runEval = async () => {
     const t0 = performance.now();
+    engine.syncModel();
     lastEval = await evaluate({ engine, dataset, tokenizer, config, rng: makeRng(evalSeed) });
     const seconds = (performance.now() - t0) / 1000;
     evalSeconds += seconds;
@@ -302,6 +304,7 @@ async function runTraining(
   if (tuneSteps > 0 && resumeDir && pretrainSteps > (saved?.loop.step ?? 0)) await saveState();
   if (options.checkpointDir) {
     const note = tuneSteps > 0 ? undefined : 'no unmasked tuning ran: the final weights are these pre-training weights';
+    engine.syncModel();
     artifacts.pretrain = await saveCheckpoint(join(options.checkpointDir, 'pretrain'), model, config, tokenizer, { step, stage: 'pretrain', note });
     if (tuneSteps === 0) {
       artifacts.final = artifacts.pretrain;
@@ -336,6 +339,7 @@ async function runTraining(
   }
   if (!(config.eval.every > 0 && step % config.eval.every === 0 && step > 0)) await runEval();
   if (options.checkpointDir && tuneSteps > 0) {
+    engine.syncModel();
     artifacts.final = await saveCheckpoint(join(options.checkpointDir, 'final'), model, config, tokenizer, { step, stage: 'final' });
     events.onLog?.(`checkpoint: tuned weights at step ${step} saved to ${artifacts.final}`);
   }

@@ -8,3 +8,4 @@ export { selectBackend, type BackendInfo } from './backend.js';
 export { buildModel, createEngine } from './engine/select.js';
 export { trainStep } from './engine/engine.js';
 export { keepCount } from './vit.js';
+export { countGpuCalls, type GpuCallCounts } from './engine/webgpu/call-counter.js';

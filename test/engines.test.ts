@@ -50,7 +50,7 @@ function batchFor(config: TrainConfig, model: FlipModel) {
 function lossAndGrads(engine: Engine, config: TrainConfig): { loss: number; grads: Map<string, Float32Array> } {
   const batch = batchFor(config, engine.model);
   engine.lossAndGradients(batch);
-  const grads = engine.readGradients();
+  const grads = engine.readGradients() as Float32Array[]; // the CPU engines answer synchronously
   const opt = engine.createOptimizer({ beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0 });
   const { out } = engine.update(opt, 0);
   const loss = out.dataSync()[0];

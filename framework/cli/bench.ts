@@ -10,7 +10,7 @@ import { DEFAULTS, PRESET_NAMES, estimateTrainCost, loadTrainer, makeRng, resolv
 import { measureOverhead } from '../run/measure-overhead.js';
 
 const RATIOS = [0, 0.5, 0.75];
-const { buildModel, buildTrainBatch, createEngine, selectBackend, trainStep } = await loadTrainer();
+const { buildModel, buildTrainBatch, countGpuCalls, createEngine, selectBackend, trainStep } = await loadTrainer();
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -80,6 +80,7 @@ class Runner {
 
   dispose(): void {
     this.optimizer.dispose();
+    this.engine.dispose();
     this.engine.model.dispose();
   }
 }
@@ -133,6 +134,9 @@ async function main(): Promise<void> {
     (r) => new Runner(resolveConfig({ backend: backendName, model: { preset }, train: { batch_size: batchSize }, mask: { image_ratio: r } })),
   );
   for (let i = 0; i < warmup; i++) for (const runner of runners) await runner.step(false);
+  // On webgpu: what one step after the first asks of the device (dispatches, submits, buffers created), its read-back
+  // included; counted on an untimed step, since the counting wraps the device's methods.
+  const gpuCalls = await countGpuCalls(() => runners[0].step(false));
   const tensorsAfterWarmup = tf.memory().numTensors;
   while (runners.some((r) => r.wall.length < steps)) {
     for (const runner of runners) {
@@ -168,9 +172,10 @@ async function main(): Promise<void> {
   const overhead = process.argv.includes('--no-overhead') ? [] : await measureOverhead(3);
   const overheadMedian = overhead.length ? median(overhead.map((o) => o.overhead_seconds)) : null;
   if (json) {
-    console.log(JSON.stringify({ backend: info.backend, device: info.device, engine, preset, batch_size: batchSize, step_seconds: stepSecondsByRatio, enqueue_seconds: enqueueSecondsByRatio, ratio_to_mask0: ratios, cpu_step_seconds: cpuSecondsByRatio, cpu_ratio_to_mask0: cpuRatios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, steps, warmup, block, job_overhead_seconds: overheadMedian, job_overhead_samples: overhead }));
+    console.log(JSON.stringify({ backend: info.backend, device: info.device, engine, preset, batch_size: batchSize, step_seconds: stepSecondsByRatio, enqueue_seconds: enqueueSecondsByRatio, ratio_to_mask0: ratios, cpu_step_seconds: cpuSecondsByRatio, cpu_ratio_to_mask0: cpuRatios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, ...(gpuCalls ? { gpu_calls_per_step: gpuCalls } : {}), steps, warmup, block, job_overhead_seconds: overheadMedian, job_overhead_samples: overhead }));
   } else {
     console.log(`model preset ${preset}, batch ${batchSize}; backend ${info.backend} (${info.device}), engine ${engine}; plain matMul [1024x768]x[768x768]: ${mm.toFixed(1)} GFLOP/s`);
+    if (gpuCalls) console.log(`GPU calls per step at mask 0: ${gpuCalls.dispatches} dispatches, ${gpuCalls.submits} submits, ${gpuCalls.buffers_created} buffers created`);
     for (const o of overhead) {
       console.log(`sweep job overhead: ${o.overhead_seconds.toFixed(2)} s (wall ${o.wall_seconds.toFixed(2)} s - train ${o.train_seconds.toFixed(2)} s - eval ${o.eval_seconds.toFixed(2)} s; of which setup in the job ${o.setup_seconds.toFixed(2)} s)`);
     }

@@ -92,6 +92,13 @@ export class AutodiffEngine implements Engine {
     return this.model.embedTexts(ids, positions, size);
   }
 
+  /** The engine trains the model's variables in place. */
+  syncModel(): void {}
+
+  dispose(): void {
+    this.release();
+  }
+
   private requireHeld(what: string): NonNullable<AutodiffEngine['held']> {
     if (!this.held) throw new Error(`AutodiffEngine.${what}: no gradients held; call lossAndGradients(batch) first`);
     return this.held;

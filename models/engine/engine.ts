@@ -4,7 +4,8 @@
  * engine only through this interface; models/engine/select.ts is the one place where an engine is chosen:
  * - 'autodiff': tfjs's autodiff over the model's layer ops (the reference, and the fallback for every case);
  * - 'native':   the engine-free step on the native kernels (no tape, no tensors for activations or gradients);
- * - 'webgpu':   planned (issue #17): a WebGPU plan built once per shape, one submit per step.
+ * - 'webgpu':   the project's own WGSL kernels on tfjs-backend-webgpu's device: a plan built once per shape, flat
+ *               parameter / gradient / moment buffers, one submit per step (models/engine/webgpu/).
  * Every engine's loss and gradients agree with the autodiff engine's on the same batch (test/engines.test.ts).
  */
 import type * as tf from '@tensorflow/tfjs';
@@ -12,7 +13,7 @@ import type { FlipModel, ModelBatch } from '../flip-model.js';
 import type { AdamW, AdamWOptions } from '../optimizer.js';
 import type { VitTokens } from '../vit.js';
 
-export const ENGINE_NAMES = ['autodiff', 'native'] as const;
+export const ENGINE_NAMES = ['autodiff', 'native', 'webgpu'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 /** What one step leaves for the trainer. */
@@ -31,8 +32,9 @@ export interface Engine {
   createOptimizer(opts: AdamWOptions): AdamW;
   /** The loss of one batch and every parameter's gradient, held by the engine until update() or the next call. */
   lossAndGradients(batch: ModelBatch): void;
-  /** The held gradients as host arrays, in model.store.params order (for comparing engines; not on the hot path). */
-  readGradients(): Float32Array[];
+  /** The held gradients as host arrays, in model.store.params order (for comparing engines; not on the hot path).
+   * A device engine answers with a promise (a GPU read-back cannot be synchronous). */
+  readGradients(): Float32Array[] | Promise<Float32Array[]>;
   /** AdamW at lr with the held gradients, then the logit-scale clamp; releases the gradients. */
   update(optimizer: AdamW, lr: number): StepOutput;
   /** One whole step with its memory high point measured exactly (the first step of a phase; the later ones have the
@@ -41,6 +43,11 @@ export interface Engine {
   /** Evaluation's forward pass: unit-length embeddings [B, E]. */
   embedImages(tokens: VitTokens, size: number): tf.Tensor2D;
   embedTexts(ids: Int32Array, positions: Int32Array, size: number): tf.Tensor2D;
+  /** Brings the model's variables up to date with the engine's parameters, where the engine keeps its own copy
+   * (before a checkpoint is saved or the model is read); a no-op where the engine trains the variables in place. */
+  syncModel(): void;
+  /** Releases what the engine holds beyond the model (a device engine's buffers); the model stays the caller's. */
+  dispose(): void;
 }
 
 /** One optimisation step. */

@@ -140,6 +140,13 @@ export class NativeEngine implements Engine {
     return this.model.embedTexts(ids, positions, size);
   }
 
+  /** The engine trains the model's variables in place. */
+  syncModel(): void {}
+
+  dispose(): void {
+    this.buffers = null;
+  }
+
   /** The log logit scale's current value, read in place on the wasm heap. */
   private logScale(): number {
     return (tf.backend() as unknown as WasmBackendInternals).typedArrayFromHeap(this.model.logitScale)[0];

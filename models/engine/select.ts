@@ -1,7 +1,8 @@
 /**
  * The one place where the trainer's compute path is chosen, once per job: the layer ops a model is built on and the
- * engine that trains it (models/engine/engine.ts). FLIP_ENGINE=autodiff|native overrides the choice (comparisons,
- * benchmarks); by default the native engine trains every model it supports and the autodiff engine the rest.
+ * engine that trains it (models/engine/engine.ts). FLIP_ENGINE=autodiff|native|webgpu overrides the choice
+ * (comparisons, benchmarks); by default, on backend webgpu the WebGPU engine trains every model it supports, on wasm
+ * the native engine, and the autodiff engine the rest.
  */
 import type { TrainConfig } from '../config.js';
 import { FlipModel } from '../flip-model.js';
@@ -12,6 +13,8 @@ import { plainLayerOps, type LayerOps } from '../nn/layer-ops.js';
 import { AutodiffEngine } from './autodiff.js';
 import { ENGINE_NAMES, type Engine, type EngineName } from './engine.js';
 import { NativeEngine, nativeEngineUnsupported } from './native.js';
+import { tfWebgpuBackend } from './webgpu/gpu.js';
+import { WebGpuEngine, webgpuEngineUnsupported } from './webgpu/engine.js';
 
 /** The layer ops for a model built now: the native kernels when they are registered on the current backend. */
 export function layerOpsForBackend(): LayerOps {
@@ -35,6 +38,17 @@ export function requestedEngine(env: NodeJS.ProcessEnv = process.env): EngineNam
 export function createEngine(model: FlipModel, log: (msg: string) => void = () => {}): Engine {
   const requested = requestedEngine();
   const addon = nativeKernelsActive() ? loadNativeAddon().addon : null;
+  const webgpu = tfWebgpuBackend();
+  if (requested === 'webgpu' || (requested === null && webgpu)) {
+    const why = webgpuEngineUnsupported(model);
+    if (webgpu && !why) {
+      log(`engine: webgpu (the project's WGSL step on the webgpu backend's device, one submit per step)`);
+      return new WebGpuEngine(model, webgpu);
+    }
+    if (requested === 'webgpu') throw new Error(`FLIP_ENGINE=webgpu: the WebGPU engine cannot train this model: ${why}`);
+    log(`engine: autodiff on ${model.ops.name} layer ops (the WebGPU engine cannot train this model: ${why})`);
+    return new AutodiffEngine(model, addon);
+  }
   const unsupported = addon ? nativeEngineUnsupported(model) : 'the native kernels are not loaded';
   if (requested === 'native' && unsupported) throw new Error(`FLIP_ENGINE=native: the native engine cannot train this model: ${unsupported}`);
   if (addon && !unsupported && requested !== 'autodiff') {
