@@ -195,8 +195,11 @@ async function runTraining(
   // Resume states (models/resume.ts) live beside the job's checkpoints; one left by an earlier attempt is continued.
   // A stream's position (shard order, shuffle buffer) is not saved yet, so streamed data gets no states: a rerun
   // would not continue the same sample order, and its numbers would not be the uninterrupted run's.
-  const resumeDir = options.checkpointDir && !dataset.stream ? join(options.checkpointDir, 'resume') : null;
-  if (options.checkpointDir && dataset.stream) events.onLog?.('note: no resume states for streamed data (webdataset): an interrupted job restarts from step 0');
+  const resumeDir = options.checkpointDir && !dataset.stream && engine.resumable ? join(options.checkpointDir, 'resume') : null;
+  if (options.checkpointDir && !resumeDir) {
+    const why = dataset.stream ? 'streamed data (webdataset)' : `the ${engine.name} engine's optimizer state`;
+    events.onLog?.(`note: no resume states for ${why}: an interrupted job restarts from step 0`);
+  }
   const saved = resumeDir ? loadResumeState(resumeDir, model) : null;
   if (saved) {
     const l = saved.loop;
@@ -218,6 +221,7 @@ async function runTraining(
   let savedAtSeconds = trainSeconds;
   const saveState = async () => {
     if (!resumeDir) return;
+    engine.syncModel();
     const position = order.position();
     const optimizerState = await optimizer.exportState();
     const state: ResumeState = {

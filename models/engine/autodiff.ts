@@ -13,6 +13,7 @@ import type { Engine, StepOutput } from './engine.js';
 
 export class AutodiffEngine implements Engine {
   readonly name = 'autodiff' as const;
+  readonly resumable = true;
   private held: { value: tf.Scalar; grads: tf.NamedTensorMap; bytes: number } | null = null;
 
   /** addon: drives AdamW's one-call update on the wasm heap when the native kernels are loaded. */

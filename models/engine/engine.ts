@@ -28,6 +28,9 @@ export interface StepOutput {
 export interface Engine {
   readonly name: EngineName;
   readonly model: FlipModel;
+  /** Whether its optimizer state can be saved and restored exactly (AdamW.exportState / importState), so that the
+   * trainer may write mid-training resume states (models/resume.ts). */
+  readonly resumable: boolean;
   /** An AdamW over the model's parameters that this engine's update() can drive. */
   createOptimizer(opts: AdamWOptions): AdamW;
   /** The loss of one batch and every parameter's gradient, held by the engine until update() or the next call. */

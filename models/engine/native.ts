@@ -81,6 +81,7 @@ export function nativeEngineUnsupported(model: FlipModel): string | null {
 
 export class NativeEngine implements Engine {
   readonly name = 'native' as const;
+  readonly resumable = true;
   /** One gradient buffer per parameter, in the order of model.store.params. */
   private readonly grads: Float32Array[];
   private readonly gradOf: Map<tf.Variable, Float32Array>;

@@ -67,6 +67,8 @@ export class WebGpuAdamW extends AdamW {
 
 export class WebGpuEngine implements Engine {
   readonly name = 'webgpu' as const;
+  /** Its moments live in GPU buffers that AdamW.exportState / importState do not reach (not yet). */
+  readonly resumable = false;
   readonly layout: ParamLayout;
   private readonly device: GPUDevice;
   private readonly flat: FlatBuffers;
