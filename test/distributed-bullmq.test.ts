@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import Database from 'better-sqlite3';
 import { QUEUE_NAME, QUEUE_PREFIX } from '../framework/run/bullmq-executor.js';
-import { writeFiles } from './helpers.js';
+import { ROOT, writeFiles } from './helpers.js';
 import { startCli, type RunningCli } from './services/cli.js';
 import { sleep, stopProcess, waitFor } from './services/daemons.js';
 import { redisAvailability, startRedis, type TestRedis } from './services/redis.js';
@@ -42,8 +42,8 @@ describe('bullmq executor', { skip: availability.skip }, () => {
   };
   let redis: TestRedis;
   const workers: RunningCli[] = [];
-  const startWorker = (name: string, env: NodeJS.ProcessEnv = process.env): RunningCli => {
-    const w = startCli('worker', ['--redis', redis.url, '--lock-seconds', LOCK_SECONDS, '--name', name], env);
+  const startWorker = (name: string, env: NodeJS.ProcessEnv = process.env, cwd = ROOT): RunningCli => {
+    const w = startCli('worker', ['--redis', redis.url, '--lock-seconds', LOCK_SECONDS, '--name', name], env, cwd);
     workers.push(w);
     return w;
   };
@@ -166,11 +166,13 @@ describe('bullmq executor', { skip: availability.skip }, () => {
   test('webdataset shards: the workers read them by path, same results as local; a corrupt shard fails only its job', { skip: fashionInstalled ? false : 'Fashion-MNIST not installed' }, async () => {
     const dir = files({});
     const spec = join(dir, 'shards.yaml');
-    writeFileSync(spec, shardSpec('dist-bullmq-wds', await writeTestShards(dir)));
+    // The good cell's pattern is relative to the sweep's folder (the repository root); the worker runs in another
+    // folder, so it reads the right shards only because the spec's paths were made absolute when it was loaded.
+    writeFileSync(spec, shardSpec('dist-bullmq-wds', await writeTestShards(dir), ROOT));
     const flags = ['--retries', '0', '--concurrency', '2', '--plain'];
     const local = await startCli('sweep', [spec, '--db', join(dir, 'local.db'), ...flags]).exited;
     assert.equal(local.code, 1, local.output);
-    const w = startWorker('w1');
+    const w = startWorker('w1', process.env, join(ROOT, 'test'));
     await w.waitForLine(/listening on queue/);
     const result = await startCli('sweep', [spec, '--db', join(dir, 'bullmq.db'), '--executor', 'bullmq', '--redis', redis.url, ...flags]).exited;
     assert.equal(result.code, 1, result.output);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, createWriteStream, existsSync, statSync, truncateSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { FASHION_CLASS_NAMES, FASHION_MNIST_DEFAULT_PATH } from '../../models/data/fashion-mnist.js';
@@ -41,11 +41,18 @@ export async function writeTestShards(dir: string): Promise<TestShards> {
   return { train: `${join(out, 'train-{000000..000001}.tar')}::${join(dir, 'bad.tar')}`, val: join(out, 'val-000000.tar'), truncated };
 }
 
+/** A shard pattern with each '::' part relative to `from` (the folder a sweep runs in). */
+function relativePattern(pattern: string, from: string): string {
+  return pattern.split('::').map((p) => relative(from, p)).join('::');
+}
+
 /**
  * A two-cell sweep on the shards: `good` trains on the train shards, `broken` on the truncated one (it must fail,
- * naming the shard). Tiny model, a few steps.
+ * naming the shard). Tiny model, a few steps. With `relativeTo`, the good cell's train pattern is written relative to
+ * that folder.
  */
-export function shardSpec(name: string, shards: TestShards): string {
+export function shardSpec(name: string, shards: TestShards, relativeTo?: string): string {
+  const train = relativeTo === undefined ? shards.train : relativePattern(shards.train, relativeTo);
   return `name: ${name}
 base:
   data: { dataset: webdataset, val: "${shards.val}", classnames: ${JSON.stringify(FASHION_CLASS_NAMES)}, train_size: 64, eval_size: 32, image_size: 16 }
@@ -53,7 +60,7 @@ base:
   train: { batch_size: 16, steps: 4 }
 axes:
   shards:
-    good: { data.train: "${shards.train}" }
+    good: { data.train: "${train}" }
     broken: { data.train: "${shards.truncated}" }
 `;
 }
