@@ -2,20 +2,22 @@
  * The BullMQ executor against a real redis-server on 127.0.0.1 with real worker processes (`npm run worker`): the same
  * grid records the same rows as the local executor, a worker killed mid-job loses nothing, Ctrl-C empties the queue,
  * a coordinator killed and started again attaches to its jobs, and a failing job is retried by the coordinator (one
- * BullMQ attempt each). Skipped without redis-server (fails in CI).
+ * BullMQ attempt each); WebDataset shards are read by path on the workers, a corrupt one failing only its job. Skipped
+ * without redis-server (fails in CI).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import Database from 'better-sqlite3';
 import { QUEUE_NAME, QUEUE_PREFIX } from '../framework/run/bullmq-executor.js';
-import { writeFiles } from './helpers.js';
+import { ROOT, writeFiles } from './helpers.js';
 import { startCli, type RunningCli } from './services/cli.js';
 import { sleep, stopProcess, waitFor } from './services/daemons.js';
 import { redisAvailability, startRedis, type TestRedis } from './services/redis.js';
 import { assertSameAsLocal, recordedJobs } from './services/results.js';
+import { assertShardSweep, fashionInstalled, shardSpec, writeTestShards } from './services/shards.js';
 
 const BASE = `
 base:
@@ -40,8 +42,8 @@ describe('bullmq executor', { skip: availability.skip }, () => {
   };
   let redis: TestRedis;
   const workers: RunningCli[] = [];
-  const startWorker = (name: string, env: NodeJS.ProcessEnv = process.env): RunningCli => {
-    const w = startCli('worker', ['--redis', redis.url, '--lock-seconds', LOCK_SECONDS, '--name', name], env);
+  const startWorker = (name: string, env: NodeJS.ProcessEnv = process.env, cwd = ROOT): RunningCli => {
+    const w = startCli('worker', ['--redis', redis.url, '--lock-seconds', LOCK_SECONDS, '--name', name], env, cwd);
     workers.push(w);
     return w;
   };
@@ -158,6 +160,24 @@ describe('bullmq executor', { skip: availability.skip }, () => {
     const d = new Database(join(dir, 'r.db'), { readonly: true });
     assert.match(String((d.prepare('SELECT error FROM jobs').get() as { error: string }).error), /non-finite loss at step 3/);
     d.close();
+    await stopWorkers();
+  });
+
+  test('webdataset shards: the workers read them by path, same results as local; a corrupt shard fails only its job', { skip: fashionInstalled ? false : 'Fashion-MNIST not installed' }, async () => {
+    const dir = files({});
+    const spec = join(dir, 'shards.yaml');
+    // The good cell's pattern is relative to the sweep's folder (the repository root); the worker runs in another
+    // folder, so it reads the right shards only because the spec's paths were made absolute when it was loaded.
+    writeFileSync(spec, shardSpec('dist-bullmq-wds', await writeTestShards(dir), ROOT));
+    const flags = ['--retries', '0', '--concurrency', '2', '--plain'];
+    const local = await startCli('sweep', [spec, '--db', join(dir, 'local.db'), ...flags]).exited;
+    assert.equal(local.code, 1, local.output);
+    const w = startWorker('w1', process.env, join(ROOT, 'test'));
+    await w.waitForLine(/listening on queue/);
+    const result = await startCli('sweep', [spec, '--db', join(dir, 'bullmq.db'), '--executor', 'bullmq', '--redis', redis.url, ...flags]).exited;
+    assert.equal(result.code, 1, result.output);
+    assert.match(result.output, /dist-bullmq-wds: 1 done, 1 failed/);
+    assertShardSweep(join(dir, 'bullmq.db'), join(dir, 'local.db'), join(dir, 'truncated.tar'));
     await stopWorkers();
   });
 });

@@ -2,12 +2,13 @@
  * The Slurm executor against a real single-node Slurm (munged, slurmctld, slurmd on 127.0.0.1, started here): the same
  * grid records the same rows as the local executor, submitted as one array job with the sbatch settings of the flags; a
  * task killed mid-job is resubmitted by the coordinator's retry; Ctrl-C cancels the tasks; a coordinator killed and
- * started again attaches to its tasks; an sbatch refusal fails the jobs with its message. Skipped without the Slurm packages or root (fails in CI).
+ * started again attaches to its tasks; an sbatch refusal fails the jobs with its message; WebDataset shards are read by
+ * path in the tasks, a corrupt one failing only its job. Skipped without the Slurm packages or root (fails in CI).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { SlurmManifest } from '../framework/run/slurm-executor.js';
@@ -15,6 +16,7 @@ import { ROOT, writeFiles } from './helpers.js';
 import { startCli } from './services/cli.js';
 import { alive, waitFor } from './services/daemons.js';
 import { assertSameAsLocal, recordedJobs } from './services/results.js';
+import { assertShardSweep, fashionInstalled, shardSpec, writeTestShards } from './services/shards.js';
 import { slurmAvailability, startSlurm, type TestSlurm } from './services/slurm.js';
 
 const BASE = `
@@ -26,7 +28,7 @@ base:
 `;
 /** Where the sweeps (run from the repository root) put their manifests and task outputs. */
 const WORK_DIR = join(ROOT, 'results', 'slurm');
-const EXPERIMENTS = ['dist-slurm', 'dist-slurm-stop', 'dist-slurm-restart', 'dist-slurm-refused'];
+const EXPERIMENTS = ['dist-slurm', 'dist-slurm-stop', 'dist-slurm-restart', 'dist-slurm-refused', 'dist-slurm-wds'];
 
 const availability = slurmAvailability();
 if (availability.fail) test('Slurm (munge, slurmctld, slurmd, client) is installed', () => assert.fail(availability.fail!));
@@ -186,7 +188,21 @@ describe('slurm executor', { skip: availability.skip }, () => {
     assert.equal(row.status, 'failed');
     assert.match(row.error, /could not submit the array job .*invalid partition/i);
   });
+
+  test('webdataset shards: the tasks read them by path, same results as local; a corrupt shard fails only its job', { skip: fashionInstalled ? false : 'Fashion-MNIST not installed' }, async () => {
+    const dir = files({});
+    const spec = join(dir, 'shards.yaml');
+    writeFileSync(spec, shardSpec('dist-slurm-wds', await writeTestShards(dir)));
+    const flags = ['--retries', '0', '--concurrency', '2', '--plain'];
+    const local = await startCli('sweep', [spec, '--db', join(dir, 'local.db'), ...flags]).exited;
+    assert.equal(local.code, 1, local.output);
+    const result = await startCli('sweep', [spec, '--db', join(dir, 'slurm.db'), '--executor', 'slurm', ...flags], slurm.env).exited;
+    assert.equal(result.code, 1, result.output);
+    assert.match(result.output, /dist-slurm-wds: 1 done, 1 failed/);
+    assertShardSweep(join(dir, 'slurm.db'), join(dir, 'local.db'), join(dir, 'truncated.tar'));
+  });
 });
+
 
 function squeue(env: NodeJS.ProcessEnv, name: string): string {
   return spawnSync('squeue', ['--noheader', `--name=${name}`], { env, encoding: 'utf8' }).stdout.trim();

@@ -7,6 +7,7 @@ import { dirname, resolve, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { deepMerge, type PartialTrainConfig } from '../../models/index.js';
 import type { ReportSpec } from '../store/types.js';
+import { absoluteConfig, absoluteOverrides } from './data-paths.js';
 import { CONFIG_PATHS, flattenConfig, isConfigGroup, isConfigPath, setPath } from './config-paths.js';
 import { labelOf } from './label.js';
 import { checkAgainstSchema, checkFieldValue, dotted } from './schema-check.js';
@@ -79,14 +80,19 @@ export function loadSpec(file: string, options: LoadOptions = {}): ExperimentSpe
 
   const name = (lastWith('name')?.data.name as string | undefined) ?? '';
   if (problems.length > 0) throw new SpecError(problems);
+  // Jobs get absolute data locations, whichever folder their executor runs them in (data-paths.ts); `merged`, the
+  // spec as recorded, keeps them as written.
+  const cwd = process.cwd();
+  base = absoluteConfig(base as Raw, cwd) as PartialTrainConfig;
+  const absoluteValues = <T extends { overrides: Record<string, unknown> }>(values: T[]): T[] => values.map((v) => ({ ...v, overrides: absoluteOverrides(v.overrides, cwd) }));
   return {
     name,
     description: (lastWith('description')?.data.description as string | undefined) ?? '',
     file: top.source.file,
     text: top.source.text,
     base,
-    axes,
-    include,
+    axes: axes.map((axis) => ({ ...axis, values: absoluteValues(axis.values) })),
+    include: absoluteValues(include),
     exclude,
     seeds,
     report,

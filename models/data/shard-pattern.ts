@@ -117,7 +117,7 @@ export function expandShardPattern(pattern: string): string[] {
 
 /**
  * The shard files of the pattern under config key `key`, as absolute paths (relative ones against the working
- * directory, as for data.path). Every expanded name must be an existing file: a partly downloaded data set is
+ * directory, as for data.path; specs arrive here already absolute, framework/spec/data-paths.ts). Every expanded name must be an existing file: a partly downloaded data set is
  * reported here, before training, rather than when the stream reaches the hole.
  */
 export function resolveShards(key: string, pattern: unknown): string[] {

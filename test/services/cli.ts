@@ -12,9 +12,12 @@ export interface RunningCli {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>;
 }
 
-/** `node --import tsx framework/cli/<script>.ts args`, from the repository root, as `npm run <script> --` does. */
-export function startCli(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): RunningCli {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, `framework/cli/${script}.ts`), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `node --import tsx framework/cli/<script>.ts args`, from the repository root, as `npm run <script> --` does (`cwd`:
+ * another folder inside the repository, where tsx is still found).
+ */
+export function startCli(script: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd = ROOT): RunningCli {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, `framework/cli/${script}.ts`), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer): void => {

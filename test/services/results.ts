@@ -13,6 +13,8 @@ export interface RecordedJob {
   hash: string;
   status: string;
   attempts: number;
+  /** The job's error message (failed jobs), else null. */
+  error: string | null;
   /** Deterministic results only. */
   results: Record<string, number>;
   resultNames: string[];
@@ -28,7 +30,7 @@ export function recordedJobs(db: string): Map<string, RecordedJob> {
   const d = new Database(db, { readonly: true });
   try {
     const jobs = new Map<string, RecordedJob>();
-    for (const j of d.prepare('SELECT id, config_hash, status, attempts FROM jobs').all() as { id: number; config_hash: string; status: string; attempts: number }[]) {
+    for (const j of d.prepare('SELECT id, config_hash, status, attempts, error FROM jobs').all() as { id: number; config_hash: string; status: string; attempts: number; error: string | null }[]) {
       const results = d.prepare('SELECT name, value FROM results WHERE job_id = ? ORDER BY name').all(j.id) as { name: string; value: number }[];
       const metrics = d.prepare('SELECT step, name, value FROM metrics WHERE job_id = ? ORDER BY name, step').all(j.id) as { step: number; name: string; value: number }[];
       const curves: Record<string, [number, number][]> = {};
@@ -38,6 +40,7 @@ export function recordedJobs(db: string): Map<string, RecordedJob> {
         hash: j.config_hash,
         status: j.status,
         attempts: j.attempts,
+        error: j.error,
         results: Object.fromEntries(results.filter((r) => !TIMING_RESULTS.has(r.name)).map((r) => [r.name, r.value])),
         resultNames: results.map((r) => r.name),
         curves,
@@ -51,13 +54,23 @@ export function recordedJobs(db: string): Map<string, RecordedJob> {
   }
 }
 
-/** The distributed sweep recorded the same jobs, all done, with the same results and curves as the local one. */
-export function assertSameAsLocal(actualDb: string, localDb: string): Map<string, RecordedJob> {
+/**
+ * The distributed sweep recorded the same jobs, all done, with the same results and curves as the local one. With
+ * `failed`, the local jobs it names by hash are expected to have failed, and must have failed on the executor too
+ * with the same error (the other jobs are compared as above).
+ */
+export function assertSameAsLocal(actualDb: string, localDb: string, options: { failed?: string[] } = {}): Map<string, RecordedJob> {
   const actual = recordedJobs(actualDb);
   const local = recordedJobs(localDb);
   assert.deepEqual([...actual.keys()].sort(), [...local.keys()].sort(), 'the same config hashes');
   for (const [hash, expected] of local) {
     const got = actual.get(hash)!;
+    if (options.failed?.includes(hash)) {
+      assert.equal(expected.status, 'failed', `local job ${hash} was expected to fail`);
+      assert.equal(got.status, 'failed', `job ${hash}`);
+      assert.equal(got.error, expected.error, `error of job ${hash}`);
+      continue;
+    }
     assert.equal(expected.status, 'done', `local job ${hash}`);
     assert.equal(got.status, 'done', `job ${hash}`);
     assert.deepEqual(got.resultNames, expected.resultNames, `result names of job ${hash}`);
