@@ -15,7 +15,8 @@
 #   experiments/*.yaml, reports/paper-results.json      the specs, and the paper's numbers the report reads
 #   node_modules/webgpu/                                Dawn's index.js + dist/linux-x64/dawn.node.xz (21.5 MB raw)
 #   node_modules/@tensorflow/tfjs-backend-wasm/         only the files the wasm backend loads at run time (.wasm)
-#   node_modules/better-sqlite3/ bindings/ file-uri-to-path/   the results database's native add-on and its loader
+#   node_modules/better-sqlite3/ bindings/ file-uri-to-path/   the results database's add-on (build/Release/*.node.xz)
+#                                                       and the package that loads it
 #   node_modules/@napi-rs/canvas(-linux-x64-gnu)/       the report's chart renderer: skia.linux-x64-gnu.node.xz (35 MB raw)
 #   node.xz                                             this machine's node binary, xz-compressed (~24 MB); skipped with --skip-node
 #   vulkan/                                             the Vulkan loader and libglvnd (libGLdispatch, ...) from Debian
@@ -94,7 +95,7 @@ cp "$WASM_DIST/tf-backend-wasm.node.js" "$WASM_DIST"/*.wasm "$W/dist/"
 S="$OUTDIR/node_modules/better-sqlite3"
 mkdir -p "$S/build/Release"
 cp -r node_modules/better-sqlite3/package.json node_modules/better-sqlite3/LICENSE node_modules/better-sqlite3/lib "$S/"
-cp -L "$SQLITE" "$S/build/Release/"
+ship "$SQLITE" "$S/build/Release/better_sqlite3.node"
 for pkg in bindings file-uri-to-path; do
   mkdir -p "$OUTDIR/node_modules/$pkg"
   cp node_modules/$pkg/package.json node_modules/$pkg/*.js "$OUTDIR/node_modules/$pkg/"

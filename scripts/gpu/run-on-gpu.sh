@@ -58,6 +58,9 @@ else
 fi
 DAWN=$B/node_modules/webgpu/dist/linux-x64/dawn.node
 [ -f "$DAWN" ] || unxz_to "$DAWN.xz" "$DAWN" || exit 1
+# The results database's add-on, which every CLI of the sweep needs.
+SQLITE=$B/node_modules/better-sqlite3/build/Release/better_sqlite3.node
+[ -f "$SQLITE" ] || unxz_to "$SQLITE.xz" "$SQLITE" || log "could not unpack $SQLITE.xz: the sweeps and the report will fail"
 # The report's chart renderer (Skia): without it the report fails, the sweeps do not.
 SKIA=$B/node_modules/@napi-rs/canvas-linux-x64-gnu/skia.linux-x64-gnu.node
 [ -f "$SKIA" ] || unxz_to "$SKIA.xz" "$SKIA" || log "could not unpack $SKIA.xz: the report will fail"
