@@ -23,7 +23,7 @@
 # NATIVE_ALL=1 (also the every-CPU native bench), ABLATION_SET (space-separated PATH=VALUE overrides, default
 # "backend=webgpu model.preset=small data.train_size=16384"), ABLATION_CONCURRENCY (12: every job of ablation-a at once),
 # T_PROBE/T_BENCH/T_LARGE/T_SMOKE/T_ABLATION/T_REPORT/T_WASM/T_NATIVE (timeouts in seconds; defaults
-# 60/120/90/120/200/60/60/45), and T_TOTAL (470): a step starts only while time is left and runs at most until then,
+# 60/120/90/120/200/60/60/45), and T_TOTAL (450): a step starts only while time is left and runs at most until then,
 # so that the whole run stays under 8 minutes. A sweep cut short keeps the jobs it finished in the database.
 set -uo pipefail
 
@@ -133,7 +133,7 @@ fi
 } >"$OUT/env.txt" 2>&1
 cat "$OUT/env.txt" >&2
 
-T_TOTAL=${T_TOTAL:-470}
+T_TOTAL=${T_TOTAL:-450}
 step() { # name timeout command...: runs one step, keeps going on failure; skipped or shortened near T_TOTAL
   local name=$1 t=$2; shift 2
   local left=$((T_TOTAL - SECONDS))
