@@ -4,10 +4,10 @@
  * runs from a folder outside the repository, so that no package resolves through the project's node_modules.
  * prepare.sh --fast leaves the binaries uncompressed and skips node, Vulkan and the native add-on (a few seconds).
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, tempDir } from './helpers.js';
 
@@ -15,6 +15,8 @@ const dir = tempDir('flip-bundle-');
 const bundle = join(dir, 'bundle');
 const work = join(dir, 'work');
 mkdirSync(work);
+// The --fast bundle holds ~60 MB of uncompressed add-ons.
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The environment of a machine that has only the bundle: nothing that points back into the repository. */
 const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
