@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { ReportError } from '../report/errors.js';
@@ -94,7 +95,8 @@ export async function main(argv: string[], io: Io = STDIO): Promise<number> {
   }
 }
 
+// Run as a program, not imported by a test: from the sources, or as report.mjs of the GPU bundle (scripts/gpu).
 const invoked = process.argv[1] ? resolve(process.argv[1]) : '';
-if (invoked.endsWith(join('cli', 'report.ts')) || invoked.endsWith(join('cli', 'report.js'))) {
+if (invoked === fileURLToPath(import.meta.url) || invoked.endsWith(join('cli', 'report.ts')) || invoked.endsWith(join('cli', 'report.js'))) {
   process.exitCode = await main(process.argv.slice(2));
 }

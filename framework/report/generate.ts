@@ -20,7 +20,14 @@ import type { Database } from './sqlite.js';
 import { TableBuilder } from './table.js';
 import { csvLine, toCsv, toLatex, toMarkdown } from './table-text.js';
 
-export const DEFAULT_PAPER_RESULTS = fileURLToPath(new URL('../../reports/paper-results.json', import.meta.url));
+/**
+ * reports/paper-results.json of this repository. The GPU bundle (scripts/gpu/prepare.sh) puts this module's code in a
+ * file at its top level and ships the JSON beside it under reports/, so that place is tried first; from the sources it
+ * does not exist (framework/report/reports/).
+ */
+export const DEFAULT_PAPER_RESULTS = ['./reports/paper-results.json', '../../reports/paper-results.json']
+  .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
+  .reduce((found, candidate) => (existsSync(found) ? found : candidate));
 
 export interface ReportOptions {
   /** Shown on the pages; the database itself is passed open. */

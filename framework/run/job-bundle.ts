@@ -5,6 +5,8 @@
  * framework/run/job-process.ts and our modules it imports (~0.2 s, once per coordinator process); packages stay
  * external and load from node_modules as usual. The file is named by a hash of its contents, so coordinators running
  * side by side share it and an edited source gives a new file. FLIP_JOB_BUNDLE=0 runs jobs through tsx instead.
+ * FLIP_JOB_PROCESS names a job process built beforehand: the GPU bundle (scripts/gpu/prepare.sh) ships one, because the
+ * machines it runs on have neither esbuild nor tsx.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,12 @@ export function jobBundle(log: (message: string) => void = () => {}): Promise<st
 }
 
 async function build(log: (message: string) => void): Promise<string | null> {
+  const prebuilt = process.env.FLIP_JOB_PROCESS;
+  if (prebuilt) {
+    // No fallback: without esbuild and tsx a missing file would only surface as every job crashing at start.
+    if (!existsSync(prebuilt)) throw new Error(`FLIP_JOB_PROCESS=${prebuilt}: no such file (a job process bundled by scripts/gpu/prepare.sh, e.g. tmp/gpu-bundle/job-process.mjs)`);
+    return resolve(prebuilt);
+  }
   if (process.env.FLIP_JOB_BUNDLE === '0') return null;
   try {
     const esbuild = await import('esbuild');

@@ -1,12 +1,12 @@
 /** Validation of spec data against the JSON Schema with ajv, with ajv's errors turned into readable problems. */
-import { createRequire } from 'node:module';
-import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
+import ajvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { SPEC_SCHEMA } from './spec-schema.js';
 import { closest, show, type SpecProblem } from './spec-error.js';
 import type { YamlSource } from './yaml-source.js';
 
-// ajv 8 is CommonJS and exports its class as `default`.
-const Ajv = (createRequire(import.meta.url)('ajv') as { default: typeof AjvClass }).default;
+// ajv 8 is CommonJS and exports its class as `default`; Node's ESM gives its whole module.exports as the default
+// import. A static import (not createRequire) so that esbuild bundles ajv into the GPU bundle (scripts/gpu).
+const Ajv = ajvModule.default;
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 ajv.addSchema(SPEC_SCHEMA, 'spec');
 const validateSpec = ajv.getSchema('spec') as ValidateFunction;

@@ -6,7 +6,12 @@
 #   probe.json          what backend auto picks and why; the webgpu adapter; a matMul checked against the cpu backend
 #   bench-webgpu.json   framework/cli/bench.ts --backend webgpu --json (median step time at mask 0/0.5/0.75, GFLOP/s)
 #   bench-webgpu-large.json  the same at model preset medium, batch 256 (about 20x the FLOPs)
-#   sweep-webgpu.jsonl  scripts/gpu/sweep-lite.ts: the default config at mask 0/0.5/0.75 trained through train()
+#   sweep-smoke.log     the real sweep coordinator (framework/cli/sweep.ts, bundled as sweep.mjs) on
+#                       experiments/smoke.yaml (backend auto), each job a child process (job-process.mjs), into SQLite
+#   sweep-ablation-a.log the same on experiments/ablation-a.yaml at a GPU-scale override (ABLATION_SET, --set each),
+#                       backend webgpu, ABLATION_CONCURRENCY jobs at once on the one GPU
+#   report-*.log, reports/  `report` over that database (framework/cli/report.ts): tables, CSVs, PNG charts, HTML
+#   status.txt          `status` over it; results.db (also $OUT/results.db) the database itself
 #   bench-wasm.json     the same bench on wasm (this machine's CPU, FLIP_NATIVE_KERNELS=0), a baseline for webgpu
 #   bench-native.json   the same bench with the native kernel add-on (the default CPU route), 2 threads as on the
 #                       development machine; bench-native-all.json with every CPU (when the bundle has the add-on)
@@ -14,10 +19,12 @@
 #   summary.txt         the headline numbers; NAME.stderr for each step
 #
 #   bash run-on-gpu.sh [BUNDLE]   (BUNDLE default: this script's folder if it holds bench.mjs, else tmp/gpu-bundle)
-# Env: OUT, FLIP_DEVICE (default 0), FLIP_SWEEP_STEPS (30), BENCH_STEPS (5), SKIP_WASM=1, SKIP_NATIVE=1,
-# SKIP_LARGE=1, SKIP_SWEEP=1, NATIVE_ALL=0 (no every-CPU native bench),
-# T_PROBE/T_BENCH/T_LARGE/T_SWEEP/T_WASM/T_NATIVE
-# (timeouts in seconds; defaults 60/120/90/150/90/45x2, 620 s at the very most; a working run takes a fraction of that).
+# Env: OUT, FLIP_DEVICE (default 0), BENCH_STEPS (5), SKIP_WASM=1, SKIP_NATIVE=1, SKIP_LARGE=1, SKIP_SWEEP=1,
+# NATIVE_ALL=1 (also the every-CPU native bench), ABLATION_SET (space-separated PATH=VALUE overrides, default
+# "backend=webgpu model.preset=small data.train_size=16384"), ABLATION_CONCURRENCY (12: every job of ablation-a at once),
+# T_PROBE/T_BENCH/T_LARGE/T_SMOKE/T_ABLATION/T_REPORT/T_WASM/T_NATIVE (timeouts in seconds; defaults
+# 60/120/90/120/200/60/60/45), and T_TOTAL (450): a step starts only while time is left and runs at most until then,
+# so that the whole run stays under 8 minutes. A sweep cut short keeps the jobs it finished in the database.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -29,7 +36,7 @@ mkdir -p "$OUT"
 RES=$(mktemp -d)
 log() { echo "[run-on-gpu] $*" | tee -a "$OUT/run.log" >&2; }
 pack() { cp "$OUT/run.log" "$OUT/env.txt" "$RES/" 2>/dev/null; tar czf "$OUT/results.tar.gz" -C "$RES" .; }
-[ -f "$B/bench.mjs" ] || { log "no bundle at $B: run scripts/gpu/prepare.sh first"; exit 1; }
+[ -f "$B/bench.mjs" ] && [ -f "$B/sweep.mjs" ] || { log "no bundle at $B (bench.mjs, sweep.mjs): run scripts/gpu/prepare.sh first"; exit 1; }
 
 # xz is not everywhere; Python's lzma reads the same files.
 unxz_to() {
@@ -51,6 +58,14 @@ else
 fi
 DAWN=$B/node_modules/webgpu/dist/linux-x64/dawn.node
 [ -f "$DAWN" ] || unxz_to "$DAWN.xz" "$DAWN" || exit 1
+# The results database's add-on, which every CLI of the sweep needs.
+SQLITE=$B/node_modules/better-sqlite3/build/Release/better_sqlite3.node
+[ -f "$SQLITE" ] || unxz_to "$SQLITE.xz" "$SQLITE" || log "could not unpack $SQLITE.xz: the sweeps and the report will fail"
+# The report's chart renderer (Skia): without it the report fails, the sweeps do not.
+SKIA=$B/node_modules/@napi-rs/canvas-linux-x64-gnu/skia.linux-x64-gnu.node
+[ -f "$SKIA" ] || unxz_to "$SKIA.xz" "$SKIA" || log "could not unpack $SKIA.xz: the report will fail"
+# The sweep forks this for each job: the coordinator would otherwise build it with esbuild, which is not here.
+export FLIP_JOB_PROCESS=$B/job-process.mjs
 
 # dawn.node needs glibc 2.34 and GLIBCXX_3.4.30; a shipped libstdc++ covers an older libstdc++, nothing covers glibc.
 SYS_STDCXX=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
@@ -118,22 +133,46 @@ fi
 } >"$OUT/env.txt" 2>&1
 cat "$OUT/env.txt" >&2
 
-step() { # name timeout command...: runs one step, keeps going on failure
+T_TOTAL=${T_TOTAL:-450}
+step() { # name timeout command...: runs one step, keeps going on failure; skipped or shortened near T_TOTAL
   local name=$1 t=$2; shift 2
+  local left=$((T_TOTAL - SECONDS))
+  if [ "$left" -lt 10 ]; then log "$name: skipped (T_TOTAL=$T_TOTAL s spent)"; return; fi
+  [ "$t" -le "$left" ] || t=$left
   local t0=$SECONDS
-  timeout "$t" "$@" >"$RES/$name" 2>"$RES/$name.stderr"
+  # -k: a sweep asked to stop ends its jobs first; SIGKILL only if that takes over 15 s.
+  timeout -k 15 "$t" "$@" >"$RES/$name" 2>"$RES/$name.stderr"
   local rc=$?
   log "$name: exit $rc after $((SECONDS - t0)) s$([ $rc = 124 ] && echo ' (timed out)')"
   pack
 }
 
+# The sweeps' database and checkpoints live in a scratch folder (checkpoints are large and not returned); the database
+# is copied to $OUT/results.db and packed with the reports after each sweep.
+WORK=$(mktemp -d)
+DB=$WORK/results.db
+save_db() { for f in "$DB" "$DB-wal"; do [ -f "$f" ] && cp "$f" "$OUT/$(basename "$f")"; done; cp "$OUT"/results.db* "$RES/" 2>/dev/null; pack; }
+sweep_and_report() { # name timeout spec [sweep options...]: a sweep, then status and the report over the database
+  local name=$1 t=$2 spec=$3; shift 3
+  step "sweep-$name.log" "$t" "$NODE" "$B/sweep.mjs" "$spec" --db "$DB" --plain "$@"
+  save_db
+  step "report-$name.log" "${T_REPORT:-60}" "$NODE" "$B/report.mjs" "$spec" --db "$DB" --out "$RES/reports"
+  step status.txt 20 "$NODE" "$B/status.mjs" --db "$DB"
+}
+
 step probe.json "${T_PROBE:-60}" env VK_LOADER_DEBUG=error,warn "$NODE" "$B/probe.mjs"
-# --no-overhead: the overhead measurement starts real sweep jobs through tsx, which the bundle does not carry.
+# --no-overhead: the overhead measurement starts sweep jobs through tsx, which the bundle does not carry.
 step bench-webgpu.json "${T_BENCH:-120}" "$NODE" "$B/bench.mjs" --backend webgpu --json --no-overhead --steps "${BENCH_STEPS:-5}" --warmup 2
 # A larger step (model preset medium, batch 256: about 20x the reference step's FLOPs), where a GPU has work to do.
 [ "${SKIP_LARGE:-0}" = 1 ] || step bench-webgpu-large.json "${T_LARGE:-90}" "$NODE" "$B/bench.mjs" --backend webgpu --preset medium --batch 256 --json --no-overhead --steps 3 --warmup 1
-[ "${SKIP_SWEEP:-0}" = 1 ] || step sweep-webgpu.jsonl "${T_SWEEP:-150}" env FLIP_BACKEND=webgpu FLIP_SWEEP_STEPS="${FLIP_SWEEP_STEPS:-30}" "$NODE" "$B/sweep-lite.mjs"
-[ "${SKIP_WASM:-0}" = 1 ] || step bench-wasm.json "${T_WASM:-90}" env FLIP_NATIVE_KERNELS=0 "$NODE" "$B/bench.mjs" --backend wasm --json --no-overhead --steps 3 --warmup 1
+if [ "${SKIP_SWEEP:-0}" != 1 ]; then
+  # The whole path of `npm run sweep` and `npm run report`: spec -> grid -> job processes -> SQLite -> report.
+  sweep_and_report smoke "${T_SMOKE:-120}" "$B/experiments/smoke.yaml"
+  SETS=()
+  for a in ${ABLATION_SET:-backend=webgpu model.preset=small data.train_size=16384}; do SETS+=(--set "$a"); done
+  sweep_and_report ablation-a "${T_ABLATION:-200}" "$B/experiments/ablation-a.yaml" "${SETS[@]}" --concurrency "${ABLATION_CONCURRENCY:-12}" --retries 0
+fi
+[ "${SKIP_WASM:-0}" = 1 ] || step bench-wasm.json "${T_WASM:-60}" env FLIP_NATIVE_KERNELS=0 "$NODE" "$B/bench.mjs" --backend wasm --json --no-overhead --steps 3 --warmup 1
 if [ "${SKIP_NATIVE:-0}" != 1 ]; then
   if [ ${#NATIVE_ENV[@]} -gt 0 ]; then
     # Loads the add-on and times one product first: a failure here is told apart from a slow or stuck bench.
@@ -143,7 +182,7 @@ if [ "${SKIP_NATIVE:-0}" != 1 ]; then
       const n = 512, x = new Float32Array(n * n).fill(0.5), c = new Float32Array(n * n);
       for (let i = 0; i < 3; i++) { const t0 = performance.now(); a.gemm(x, x, c, 1, n, n, n, false, false, 0, 0, 0, false); console.log("gemm 512:", (performance.now() - t0).toFixed(2), "ms", c[0]); }'
     step bench-native.json "${T_NATIVE:-45}" "${NATIVE_ENV[@]}" FLIP_NATIVE_THREADS=2 "$NODE" "$B/bench.mjs" --backend wasm --json --no-overhead --steps 7 --warmup 2
-    [ "${NATIVE_ALL:-1}" = 0 ] || step bench-native-all.json "${T_NATIVE:-45}" "${NATIVE_ENV[@]}" "$NODE" "$B/bench.mjs" --backend wasm --json --no-overhead --steps 7 --warmup 2
+    [ "${NATIVE_ALL:-0}" = 1 ] && step bench-native-all.json "${T_NATIVE:-45}" "${NATIVE_ENV[@]}" "$NODE" "$B/bench.mjs" --backend wasm --json --no-overhead --steps 7 --warmup 2
   fi
 fi
 
@@ -159,8 +198,10 @@ for (const f of ["bench-webgpu.json", "bench-webgpu-large.json", "bench-wasm.jso
   if (b) lines.push(`${f}: ${b.backend} (${b.device}) ${b.preset ?? ""}/${b.batch_size ?? ""}: step s ${JSON.stringify(b.step_seconds)}; GFLOP/s ${JSON.stringify(Object.fromEntries(Object.entries(b.achieved_gflops).map(([k, v]) => [k, +v.toFixed(1)])))}; matMul ${b.matmul_gflops.toFixed(1)} GFLOP/s`);
   else if (fs.existsSync(path.join(res, f))) lines.push(`${f}: no result (see ${f}.stderr)`);
 }
-for (const l of read("sweep-webgpu.jsonl").split("\n").filter(Boolean)) {
-  try { const r = JSON.parse(l); lines.push(r.error ? `sweep mask ${r.mask}: ${r.error}` : `sweep mask ${r.mask}: ${r.device}; median step ${r.median_step_s?.toFixed(3)} s (first ${r.first_step_s?.toFixed(1)} s); loss ${r.first_loss?.toFixed(3)} -> ${r.last_loss?.toFixed(3)}; zero-shot top1 ${r.results?.zero_shot_top1}`); } catch {}
+for (const f of ["sweep-smoke.log", "sweep-ablation-a.log"]) {
+  const last = read(f).split("\n").filter(Boolean).pop();
+  if (last) lines.push(`${f}: ${last}`);
+  else if (fs.existsSync(path.join(res, f))) lines.push(`${f}: no summary line (see ${f}.stderr)`);
 }
 fs.writeFileSync(path.join(out, "summary.txt"), lines.join("\n") + "\n");
 console.log(lines.join("\n"));
