@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { checkConfig } from '../models/check-config.js';
 import { expandGrid } from '../framework/grid/expand.js';
 import { loadSpec } from '../framework/spec/load-spec.js';
@@ -96,4 +96,13 @@ test('the example spec in the README is valid and expands as documented', () => 
   // 3 zipped mask/batch values x 3 text variants - 1 excluded + 1 included, times 2 seeds.
   assert.equal(jobs.length, (3 * 3 - 1 + 1) * 2);
   assert.ok(jobs.some((j) => j.config.mask.image_ratio === 0.9 && j.config.train.batch_size === 512));
+});
+
+test('every spec in experiments/ validates and expands into jobs the trainer accepts (flip-base.yaml is only a parent)', () => {
+  const specs = readdirSync(join(ROOT, 'experiments')).filter((f) => f.endsWith('.yaml') && f !== 'flip-base.yaml');
+  assert.ok(specs.length >= 10, `${specs.length} specs`);
+  for (const file of specs) {
+    const jobs = expandGrid(loadSpec(join(ROOT, 'experiments', file)), checkConfig);
+    assert.ok(jobs.length > 0, `${file}: no jobs`);
+  }
 });
