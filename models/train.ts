@@ -22,7 +22,7 @@ import type { Dataset, Example } from './data/dataset.js';
 import { loadDataset } from './data/load.js';
 import { makeTokenizer } from './data/make-tokenizer.js';
 import { evaluate } from './evaluate.js';
-import { ConfigError, type TrainEvents, type TrainResult } from './events.js';
+import { ConfigError, TrainingStopped, type TrainEvents, type TrainResult } from './events.js';
 import { trainStep, type Engine } from './engine/engine.js';
 import { buildModel, createEngine } from './engine/select.js';
 import { concatIds, FlipModel, fullPositions, maskText, type ModelBatch } from './flip-model.js';
@@ -37,6 +37,8 @@ import { disposeConstants } from './nn/constants.js';
 export interface TrainOptions {
   /** Save checkpoints under this directory: pretrain/ at the end of pre-training, final/ after unmasked tuning. */
   checkpointDir?: string;
+  /** Once aborted, pre-training stops at the next step boundary after saving a resume state, throwing TrainingStopped. */
+  stopSignal?: AbortSignal;
 }
 
 /** Evaluation metrics that the pre-tuning evaluation reports with this prefix (pretune_zero_shot_top1, ...). */
@@ -298,7 +300,9 @@ async function runTraining(
 
   while (step < stepLimit && samplesSeen < sampleLimit && trainSeconds < timeLimit) {
     await runStep(config, optimizer, lrAt(peak, warm, progress()), step === 0);
-    if (stateDue()) await saveState();
+    const stopping = options.stopSignal?.aborted === true;
+    if (stateDue() || stopping) await saveState();
+    if (stopping) throw new TrainingStopped(step, resumeDir !== null);
   }
   const pretrainSteps = step;
   let trainFlops = pretrainSteps * cost.flops_per_step;

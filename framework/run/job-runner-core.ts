@@ -68,6 +68,8 @@ export function outcomeText(outcome: JobOutcome): string {
       return `crashed: ${outcome.message}`;
     case 'aborted':
       return `stopped: ${outcome.reason}`;
+    case 'interrupted':
+      return `interrupted: ${outcome.reason}`;
   }
 }
 
@@ -84,6 +86,8 @@ export function isJobOutcome(value: unknown): value is JobOutcome {
       return typeof o.message === 'string';
     case 'aborted':
       return typeof o.reason === 'string';
+    case 'interrupted':
+      return typeof o.reason === 'string' && (o.requeued === undefined || typeof o.requeued === 'boolean');
     default:
       return false;
   }

@@ -401,6 +401,12 @@ export class Sweep {
       progress.ended(view, 'done', resultText(results));
       return { status: 'done', retryable: false };
     }
+    if (outcome.kind === 'interrupted') {
+      // Stopped by a SIGTERM from outside the sweep (preemption, scancel --signal): a rerun resumes from its state.
+      store.endAttempt(jobId, 'interrupted', `${outcome.reason}${at}`, buffer, lastStep, this.owner);
+      progress.ended(view, 'interrupted', outcome.reason);
+      return { status: 'interrupted', retryable: false };
+    }
     if (outcome.kind === 'aborted' && this.stopping) {
       store.endAttempt(jobId, 'interrupted', `${outcome.reason}${at}`, buffer, lastStep, this.owner);
       progress.ended(view, 'interrupted', outcome.reason);
