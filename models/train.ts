@@ -158,6 +158,13 @@ export async function train(config: TrainConfig, events: TrainEvents, options: T
   }
 }
 
+/** Whether `signal` fired. Steps can chain on resolved promises without ever reaching the event loop, where signal
+ * handlers (SIGTERM) run: one macrotask turn lets them. */
+async function stopRequested(signal: AbortSignal): Promise<boolean> {
+  await new Promise((resolve) => setImmediate(resolve));
+  return signal.aborted;
+}
+
 async function runTraining(
   config: TrainConfig,
   events: TrainEvents,
@@ -300,7 +307,7 @@ async function runTraining(
 
   while (step < stepLimit && samplesSeen < sampleLimit && trainSeconds < timeLimit) {
     await runStep(config, optimizer, lrAt(peak, warm, progress()), step === 0);
-    const stopping = options.stopSignal?.aborted === true;
+    const stopping = options.stopSignal !== undefined && (await stopRequested(options.stopSignal));
     if (stateDue() || stopping) await saveState();
     if (stopping) throw new TrainingStopped(step, resumeDir !== null);
   }
