@@ -46,17 +46,29 @@ const ran: JobOutcome = await new LocalExecutor().run(entry.config, (message: Jo
 // Stopped by Slurm: the task asks to run again (it was submitted --requeue) and continues from the saved state. The
 // coordinator keeps waiting after a requeued outcome; should the requeue fail, the next line is the final outcome.
 const outcome: JobOutcome = ran.kind === 'aborted' ? { kind: 'interrupted', reason: ran.reason } : ran;
-if (outcome.kind === 'interrupted' && process.env.SLURM_JOB_ID) {
-  write({ run, where, outcome: { ...outcome, requeued: true } });
-  try {
-    execFileSync('scontrol', ['requeue', process.env.SLURM_JOB_ID], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-  } catch (err) {
-    const why = ((err as { stderr?: string }).stderr || (err as Error).message).trim();
-    write({ run, where, outcome: { ...outcome, reason: `${outcome.reason}; scontrol requeue ${process.env.SLURM_JOB_ID} failed: ${why}` } });
-  }
+const jobId = process.env.SLURM_JOB_ID;
+if (outcome.kind === 'interrupted' && jobId) {
+  // Still RUNNING: a signal only (scancel --signal, the time limit's --signal), so the task requeues itself. Pending
+  // again: Slurm requeued it (preemption in REQUEUE mode, scontrol requeue). Anything else (cancelled): it ends here.
+  const state = slurm('squeue', ['--noheader', `--jobs=${jobId}`, '--format=%T']);
+  if (state.ok && state.text === 'RUNNING') {
+    write({ run, where, outcome: { ...outcome, requeued: true } });
+    const requeue = slurm('scontrol', ['requeue', jobId]);
+    if (!requeue.ok) write({ run, where, outcome: { ...outcome, reason: `${outcome.reason}; scontrol requeue ${jobId} failed: ${requeue.text}` } });
+  } else if (state.ok && /^(PENDING|REQUEUED|REQUEUE_FED|REQUEUE_HOLD)$/.test(state.text)) {
+    write({ run, where, outcome: { ...outcome, requeued: true } });
+  } else write({ run, where, outcome });
 } else write({ run, where, outcome });
 // The outcome must be on disk before Slurm reports the task ended: the coordinator then looks for it.
 const fd = openSync(file, 'r');
 fsyncSync(fd);
 closeSync(fd);
 process.exit(outcome.kind === 'result' ? 0 : 1);
+
+function slurm(cmd: string, args: string[]): { ok: boolean; text: string } {
+  try {
+    return { ok: true, text: execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 }).trim() };
+  } catch (err) {
+    return { ok: false, text: ((err as { stderr?: string }).stderr || (err as Error).message).trim() };
+  }
+}
