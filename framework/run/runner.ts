@@ -351,6 +351,10 @@ export class Sweep {
         progress.jobLog(view, m.message);
       } else if (m.type === 'start') {
         startTimeout();
+        // A start after a lost process (remote executors) recomputes the steps past the state it continues from: the
+        // store drops those points, and so does the buffer, so each step is recorded once, by the run that counts.
+        const from = m.resumed_from_step ?? 0;
+        buffer = buffer.filter((p) => p.step <= from);
         this.guard(() => store.trainingStarted(jobId, m.backend, m.device, m.resumed_from_step ?? null));
         if (m.total_steps > 0) view.totalSteps = m.total_steps;
       } else if (m.type === 'step') {
