@@ -6,8 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { EXIT } from '../framework/cli/common.js';
@@ -41,6 +41,27 @@ function read(db: string): { job: Job | undefined; results: Record<string, numbe
   }
 }
 
+/** Starts a sweep and resolves once its job has recorded step 60. */
+async function sweepPastStep60(spec: string, db: string): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'framework/cli/sweep.ts', spec, '--db', db, '--plain'], { cwd: ROOT, stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const started = Date.now();
+  for (;;) {
+    let step = 0;
+    try {
+      step = read(db).job?.last_step ?? 0;
+    } catch {
+      // not yet created or migrated
+    }
+    if (step >= 60) return { child, exited };
+    if (Date.now() - started > 120_000) {
+      child.kill('SIGKILL');
+      assert.fail(`the sweep did not reach step 60 in 120 s (step ${step})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 test('SIGTERM to a sweep saves the running job at its next step, records it interrupted there, and the rerun resumes to the uninterrupted numbers', async () => {
   const dir = writeFiles({});
   for (const sub of ['whole', 'stopped']) {
@@ -53,23 +74,7 @@ test('SIGTERM to a sweep saves the running job at its next step, records it inte
   assert.equal(uninterrupted.status, 0, uninterrupted.stdout + uninterrupted.stderr);
   const want = read(whole);
 
-  const child = spawn(process.execPath, ['--import', 'tsx', 'framework/cli/sweep.ts', join(dir, 'stopped', 's.yaml'), '--db', stopped, '--plain'], { cwd: ROOT, stdio: 'ignore' });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const started = Date.now();
-  for (;;) {
-    let step = 0;
-    try {
-      step = read(stopped).job?.last_step ?? 0;
-    } catch {
-      // not yet created or migrated
-    }
-    if (step >= 60) break;
-    if (Date.now() - started > 120_000) {
-      child.kill('SIGKILL');
-      assert.fail(`the sweep did not reach step 60 in 120 s (step ${step})`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const { child, exited } = await sweepPastStep60(join(dir, 'stopped', 's.yaml'), stopped);
   const signalledAt = Date.now();
   child.kill('SIGTERM');
   assert.equal(await exited, EXIT.interrupted);
@@ -88,4 +93,28 @@ test('SIGTERM to a sweep saves the running job at its next step, records it inte
   assert.deepEqual(got.steps, Array.from({ length: 300 }, (_, i) => i + 1), 'every step of the curve once');
   assert.equal(got.results.final_loss, want.results.final_loss);
   assert.equal(got.results.zero_shot_top1, want.results.zero_shot_top1);
+});
+
+test('SIGTERM to the job process alone (a batch system, a shutdown) records the job interrupted at its saved step; the rerun resumes there', async () => {
+  const dir = writeFiles({ 's.yaml': SPEC });
+  const db = join(dir, 'r.db');
+  const { child, exited } = await sweepPastStep60(join(dir, 's.yaml'), db);
+  // The sweep's children include tsx's esbuild service: the job process is the one running job-process(.ts|-HASH.mjs).
+  const job = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number)
+    .find((pid) => /job-process/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')));
+  assert.ok(job, 'the job process is a child of the sweep');
+  process.kill(job, 'SIGTERM');
+  assert.equal(await exited, EXIT.interrupted, 'a sweep with an interrupted job does not exit 0');
+  const cut = read(db);
+  assert.equal(cut.job?.status, 'interrupted', 'not failed, and not retried');
+  const at = Number(/preempted at step (\d+), state saved/.exec(cut.job?.error ?? '')?.[1]);
+  assert.ok(at >= 60 && at < 300, `interrupted with its state saved: ${cut.job?.error}`);
+
+  const rerun = runCli('sweep', [join(dir, 's.yaml'), '--db', db, '--plain'], { timeoutMs: 240_000 });
+  assert.equal(rerun.status, 0, rerun.stdout + rerun.stderr);
+  assert.equal(read(db).job?.resumed_from_step, at);
+  assert.equal(read(db).job?.status, 'done');
 });

@@ -152,6 +152,8 @@ console.log(
 if (summary.fatal) fail(`sweep stopped: ${summary.fatal}`, EXIT.failed);
 if (interrupted) process.exit(EXIT.interrupted);
 if (summary.failed > 0) process.exit(EXIT.failed);
+// Jobs stopped by a SIGTERM from outside the sweep (a batch system, a shutdown): not done, resumable.
+if (summary.interrupted > 0) process.exit(EXIT.interrupted);
 if (summary.busyElsewhere > 0) {
   fail(
     `${summary.busyElsewhere} jobs are not done: another live sweep of ${spec.name} runs them (or the jobs they evaluate). ` +
