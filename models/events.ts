@@ -35,8 +35,6 @@ export interface TrainResult {
   artifacts?: Record<string, string>;
 }
 
-/** Thrown for a config that cannot run (unknown dataset, missing path, batch bigger than the data, ...). The message
- * names the config key, what was found and what is allowed. */
 /**
  * train() stopped early because TrainOptions.stopSignal fired (SIGTERM: scancel, preemption, Ctrl-C): at a step
  * boundary, after saving a resume state when the run has them (`saved`), so that a rerun continues from `step`.
@@ -48,6 +46,8 @@ export class TrainingStopped extends Error {
   }
 }
 
+/** Thrown for a config that cannot run (unknown dataset, missing path, batch bigger than the data, ...). The message
+ * names the config key, what was found and what is allowed. */
 export class ConfigError extends Error {
   constructor(readonly key: string, message: string) {
     super(`${key}: ${message}`);
