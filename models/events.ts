@@ -35,6 +35,17 @@ export interface TrainResult {
   artifacts?: Record<string, string>;
 }
 
+/**
+ * train() stopped early because TrainOptions.stopSignal fired (SIGTERM: scancel, preemption, Ctrl-C): at a step
+ * boundary, after saving a resume state when the run has them (`saved`), so that a rerun continues from `step`.
+ */
+export class TrainingStopped extends Error {
+  constructor(readonly step: number, readonly saved: boolean) {
+    super(`preempted at step ${step}, ${saved ? 'state saved: a rerun resumes from it' : 'no resume state (none for this run): a rerun starts again from step 0'}`);
+    this.name = 'TrainingStopped';
+  }
+}
+
 /** Thrown for a config that cannot run (unknown dataset, missing path, batch bigger than the data, ...). The message
  * names the config key, what was found and what is allowed. */
 export class ConfigError extends Error {

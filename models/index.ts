@@ -25,7 +25,7 @@ export { checkConfig } from './check-config.js';
 // The one declaration of every config field, from which framework/spec generates the JSON Schema and the reference.
 export { CONFIG_FIELDS, RESULT_NEUTRAL_PATHS } from './config-fields.js';
 export { allowedText, leaves, meaning, type Field, type LeafField } from './config-field-kinds.js';
-export { ConfigError, type StartInfo, type TrainEvents, type TrainResult } from './events.js';
+export { ConfigError, TrainingStopped, type StartInfo, type TrainEvents, type TrainResult } from './events.js';
 export { estimateTrainCost, type TrainCost } from './flops.js';
 export { loadDataset } from './data/load.js';
 export type { Dataset, Example } from './data/dataset.js';

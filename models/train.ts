@@ -22,7 +22,7 @@ import type { Dataset, Example } from './data/dataset.js';
 import { loadDataset } from './data/load.js';
 import { makeTokenizer } from './data/make-tokenizer.js';
 import { evaluate } from './evaluate.js';
-import { ConfigError, type TrainEvents, type TrainResult } from './events.js';
+import { ConfigError, TrainingStopped, type TrainEvents, type TrainResult } from './events.js';
 import { trainStep, type Engine } from './engine/engine.js';
 import { buildModel, createEngine } from './engine/select.js';
 import { concatIds, FlipModel, fullPositions, maskText, type ModelBatch } from './flip-model.js';
@@ -37,6 +37,8 @@ import { disposeConstants } from './nn/constants.js';
 export interface TrainOptions {
   /** Save checkpoints under this directory: pretrain/ at the end of pre-training, final/ after unmasked tuning. */
   checkpointDir?: string;
+  /** Once aborted, pre-training stops at the next step boundary after saving a resume state, throwing TrainingStopped. */
+  stopSignal?: AbortSignal;
 }
 
 /** Evaluation metrics that the pre-tuning evaluation reports with this prefix (pretune_zero_shot_top1, ...). */
@@ -154,6 +156,13 @@ export async function train(config: TrainConfig, events: TrainEvents, options: T
     disposeConstants();
     await dataset.stream?.close();
   }
+}
+
+/** Whether `signal` fired. Steps can chain on resolved promises without ever reaching the event loop, where signal
+ * handlers (SIGTERM) run: one macrotask turn lets them. */
+async function stopRequested(signal: AbortSignal): Promise<boolean> {
+  await new Promise((resolve) => setImmediate(resolve));
+  return signal.aborted;
 }
 
 async function runTraining(
@@ -298,7 +307,9 @@ async function runTraining(
 
   while (step < stepLimit && samplesSeen < sampleLimit && trainSeconds < timeLimit) {
     await runStep(config, optimizer, lrAt(peak, warm, progress()), step === 0);
-    if (stateDue()) await saveState();
+    const stopping = options.stopSignal !== undefined && (await stopRequested(options.stopSignal));
+    if (stateDue() || stopping) await saveState();
+    if (stopping) throw new TrainingStopped(step, resumeDir !== null);
   }
   const pretrainSteps = step;
   let trainFlops = pretrainSteps * cost.flops_per_step;

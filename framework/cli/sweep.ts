@@ -8,6 +8,7 @@ import type { Job } from '../grid/job.js';
 import { createExecutor, EXECUTOR_NAMES, type ExecutorName } from '../run/create-executor.js';
 import { LogProgress, TerminalProgress } from '../run/progress.js';
 import { Sweep } from '../run/runner.js';
+import { STOP_GRACE_MS } from '../run/local-executor.js';
 import { loadSpec } from '../spec/load-spec.js';
 import { labelsText } from '../spec/label.js';
 import { SpecError } from '../spec/spec-error.js';
@@ -125,9 +126,16 @@ const sweep = new Sweep({
 });
 let interrupted = false;
 const onSignal = (): void => {
-  if (interrupted) return;
+  if (interrupted) {
+    // Jobs left 'running' under this dead process are taken over by the next sweep, which resumes their last states.
+    progress.log('stopping now, without waiting for the running jobs to save');
+    process.exit(EXIT.interrupted);
+  }
   interrupted = true;
-  progress.log('stopping: running jobs are recorded as interrupted; finished jobs stay (run the same command to resume)');
+  progress.log(
+    `stopping: running jobs save their training state (up to ${STOP_GRACE_MS / 1000} s; Ctrl-C again to stop now) and are recorded as interrupted; ` +
+      'finished jobs stay (run the same command to resume)',
+  );
   sweep.stop('interrupted by the user (Ctrl-C)');
 };
 process.on('SIGINT', onSignal);
@@ -144,6 +152,8 @@ console.log(
 if (summary.fatal) fail(`sweep stopped: ${summary.fatal}`, EXIT.failed);
 if (interrupted) process.exit(EXIT.interrupted);
 if (summary.failed > 0) process.exit(EXIT.failed);
+// Jobs stopped by a SIGTERM from outside the sweep (a batch system, a shutdown): not done, resumable.
+if (summary.interrupted > 0) process.exit(EXIT.interrupted);
 if (summary.busyElsewhere > 0) {
   fail(
     `${summary.busyElsewhere} jobs are not done: another live sweep of ${spec.name} runs them (or the jobs they evaluate). ` +

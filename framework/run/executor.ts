@@ -8,6 +8,9 @@ export type JobOutcome =
   | { kind: 'error'; message: string; config: boolean }
   /** The job process died without reporting (crash, kill, out of memory). */
   | { kind: 'crashed'; message: string }
+  /** The job stopped on a SIGTERM that did not come through the abort signal (Slurm's scancel --signal, preemption,
+   * time limit); its resume state lets a rerun continue. `requeued`: Slurm runs the task again (not the outcome yet). */
+  | { kind: 'interrupted'; reason: string; requeued?: boolean }
   /** Stopped through the abort signal (timeout or Ctrl-C); the reason is the signal's. */
   | { kind: 'aborted'; reason: string };
 

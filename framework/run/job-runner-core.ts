@@ -26,8 +26,9 @@ export function jobKey(config: TrainConfig, extras: JobExtras = {}): string {
 export class RerunFilter {
   private run: string | null = null;
   private starts = 0;
-  /** The last step whose step and eval messages were forwarded. A start after a lost process repeats what it
-   * recomputes (from step 0, or from a resume state): those steps are recorded already, with the same values. */
+  /** The last step whose step and eval messages were forwarded: a late message of a lost process is not forwarded
+   * after its successor's. A start resets it to the step it continues from (0, or its resume state's): the runner
+   * drops the recorded points past that step, which the new start recomputes and reports again. */
   private forwarded = { step: 0, eval: 0 };
 
   constructor(private readonly forward: (message: JobMessage) => void) {}
@@ -38,13 +39,16 @@ export class RerunFilter {
       if (this.run !== null) {
         this.forward({
           type: 'status',
-          message: `job started again on ${where} after its previous process was lost; the ${this.forwarded.step} steps already recorded are not repeated`,
+          message: `job started again on ${where} after its previous process was lost (at step ${this.forwarded.step})`,
         });
       }
       this.run = run;
       this.starts++;
     }
-    if (message.type === 'step' || message.type === 'eval') {
+    if (message.type === 'start') {
+      const from = message.resumed_from_step ?? 0;
+      this.forwarded = { step: from, eval: from };
+    } else if (message.type === 'step' || message.type === 'eval') {
       if (message.step <= this.forwarded[message.type]) return;
       this.forwarded[message.type] = message.step;
     }
@@ -68,6 +72,8 @@ export function outcomeText(outcome: JobOutcome): string {
       return `crashed: ${outcome.message}`;
     case 'aborted':
       return `stopped: ${outcome.reason}`;
+    case 'interrupted':
+      return `interrupted: ${outcome.reason}`;
   }
 }
 
@@ -84,6 +90,8 @@ export function isJobOutcome(value: unknown): value is JobOutcome {
       return typeof o.message === 'string';
     case 'aborted':
       return typeof o.reason === 'string';
+    case 'interrupted':
+      return typeof o.reason === 'string' && (o.requeued === undefined || typeof o.requeued === 'boolean');
     default:
       return false;
   }

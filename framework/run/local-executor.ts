@@ -16,6 +16,8 @@ const JOB_PROCESS = fileURLToPath(new URL('./job-process.ts', import.meta.url));
 export const JOB_NODE_FLAGS = ['--max-semi-space-size=32'];
 /** Lines of a job's stderr kept for the error message of a crash. */
 const STDERR_LINES = 15;
+/** How long a stopped job (SIGTERM) may take to finish its step and save its resume state before it is killed. */
+export const STOP_GRACE_MS = 30_000;
 
 export class LocalExecutor implements Executor {
   readonly name = 'local';
@@ -73,11 +75,12 @@ export class LocalExecutor implements Executor {
         const m: JobMessage = gpu !== null && (raw.type === 'start' || raw.type === 'result') ? { ...raw, device: `${raw.device} [gpu slot ${gpu}]` } : raw;
         if (m.type === 'result') final = { kind: 'result', backend: m.backend, device: m.device, results: m.results, artifacts: m.artifacts };
         else if (m.type === 'error') final = { kind: 'error', message: m.message, config: m.config };
+        else if (m.type === 'interrupted') final = { kind: 'interrupted', reason: m.message };
         onMessage(m);
       });
       const abort = (): void => {
         child.kill('SIGTERM');
-        setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 2000).unref();
+        setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), STOP_GRACE_MS).unref();
       };
       if (signal.aborted) abort();
       else signal.addEventListener('abort', abort, { once: true });
@@ -86,8 +89,10 @@ export class LocalExecutor implements Executor {
       });
       child.on('exit', (code, sig) => {
         signal.removeEventListener('abort', abort);
-        if (signal.aborted && (final === null || final.kind !== 'result')) resolve({ kind: 'aborted', reason: String(signal.reason ?? 'aborted') });
-        else if (final) resolve(final);
+        if (signal.aborted && (final === null || final.kind !== 'result')) {
+          const saved = final?.kind === 'interrupted' ? `; ${final.reason}` : '';
+          resolve({ kind: 'aborted', reason: `${String(signal.reason ?? 'aborted')}${saved}` });
+        } else if (final) resolve(final);
         else {
           const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
           resolve({ kind: 'crashed', message: `the job process ${how} before reporting a result${stderr.trim() ? `; its last output:\n${stderr.trim()}` : ''}` });

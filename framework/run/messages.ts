@@ -9,6 +9,8 @@ export type JobMessage =
   /** From an executor rather than the trainer (queued, resubmitted, attached...): shown to the user. */
   | { type: 'status'; message: string }
   | { type: 'result'; backend: string; device: string; results: Record<string, number>; artifacts?: Record<string, string> }
+  /** Training stopped early on SIGTERM (models' TrainingStopped): `saved`, a resume state at `step` for the rerun. */
+  | { type: 'interrupted'; step: number; saved: boolean; message: string }
   /** `config: true` for a config the trainer refused before training (retrying cannot help). */
   | { type: 'error'; message: string; config: boolean };
 

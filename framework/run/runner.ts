@@ -351,6 +351,10 @@ export class Sweep {
         progress.jobLog(view, m.message);
       } else if (m.type === 'start') {
         startTimeout();
+        // A start after a lost process (remote executors) recomputes the steps past the state it continues from: the
+        // store drops those points, and so does the buffer, so each step is recorded once, by the run that counts.
+        const from = m.resumed_from_step ?? 0;
+        buffer = buffer.filter((p) => p.step <= from);
         this.guard(() => store.trainingStarted(jobId, m.backend, m.device, m.resumed_from_step ?? null));
         if (m.total_steps > 0) view.totalSteps = m.total_steps;
       } else if (m.type === 'step') {
@@ -400,6 +404,12 @@ export class Sweep {
       if (this.fault?.kind === 'kill-after-job' && this.fault.job === this.finishedJobs) killNow();
       progress.ended(view, 'done', resultText(results));
       return { status: 'done', retryable: false };
+    }
+    if (outcome.kind === 'interrupted') {
+      // Stopped by a SIGTERM from outside the sweep (preemption, scancel --signal): a rerun resumes from its state.
+      store.endAttempt(jobId, 'interrupted', `${outcome.reason}${at}`, buffer, lastStep, this.owner);
+      progress.ended(view, 'interrupted', outcome.reason);
+      return { status: 'interrupted', retryable: false };
     }
     if (outcome.kind === 'aborted' && this.stopping) {
       store.endAttempt(jobId, 'interrupted', `${outcome.reason}${at}`, buffer, lastStep, this.owner);

@@ -81,6 +81,8 @@ const MAX_ARRAY_TASKS = 1000;
 /** Grace for a task that ended in a failure state (its wrapper was killed: no outcome is coming). */
 const FAILED_GRACE_MS = 3000;
 const LOG_TAIL_LINES = 15;
+/** Seconds before the time limit at which a task is told to save and requeue (a step and a state write). */
+const STOP_SIGNAL_S = 60;
 /** States after which a task runs no more (squeue -t all). */
 const ENDED = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE', 'REVOKED', 'SPECIAL_EXIT']);
 
@@ -287,6 +289,10 @@ export class SlurmExecutor implements Executor {
   private sbatchOptions(): string[] {
     const s = this.settings;
     return [
+      // Preemption and requeues run the task again (it resumes from its checkpoint); SIGTERM to the batch shell (the
+      // task itself: submit.sh execs it) STOP_SIGNAL_S before the time limit gives it time to save and requeue.
+      '--requeue',
+      `--signal=B:TERM@${STOP_SIGNAL_S}`,
       ...(s.partition ? [`--partition=${s.partition}`] : []),
       ...(s.time ? [`--time=${s.time}`] : []),
       ...(s.cpus ? [`--cpus-per-task=${s.cpus}`] : []),
@@ -386,7 +392,12 @@ export class SlurmExecutor implements Executor {
           continue;
         }
         if ('message' in line) task.filter.accept(line.run, line.message, line.where);
-        else if ('outcome' in line && isJobOutcome(line.outcome)) task.outcome = line.outcome;
+        else if ('outcome' in line && isJobOutcome(line.outcome)) {
+          if (line.outcome.kind === 'interrupted' && line.outcome.requeued) {
+            task.run.onMessage({ type: 'status', message: `Slurm task ${task.id}: ${line.outcome.reason}; requeued, it resumes from its saved state` });
+            task.outcome = null;
+          } else task.outcome = line.outcome;
+        }
       }
     } finally {
       closeSync(fd);

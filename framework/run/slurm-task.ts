@@ -5,6 +5,7 @@
  * local executor does) and appends each of its messages, then its outcome, as JSON lines to BATCH_DIR/out/INDEX.jsonl,
  * which the coordinator reads on the shared filesystem. Exit 0 after a result, 1 otherwise (Slurm shows FAILED).
  */
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -33,17 +34,41 @@ const run = `${process.env.SLURM_JOB_ID ?? '?'}.${process.env.SLURM_RESTART_COUN
 const where = `${hostname()} (Slurm job ${process.env.SLURM_ARRAY_JOB_ID ?? '?'}_${index})`;
 const write = (line: TaskLine): void => appendFileSync(file, JSON.stringify(line) + '\n');
 
-// scancel, the time limit and preemption send SIGTERM (then SIGKILL after KillWait): stop the child and say why.
+// scancel, the time limit (--signal=B:TERM@N) and preemption send SIGTERM (then SIGKILL after KillWait): the child
+// saves its training state at the next step boundary and stops.
 const controller = new AbortController();
 const stop = (signal: string) => () => controller.abort(`Slurm sent ${signal} (scancel, time limit or preemption)`);
 process.on('SIGTERM', stop('SIGTERM'));
 process.on('SIGINT', stop('SIGINT'));
 
 write({ run, where, message: { type: 'log', message: `task started on ${where}` } });
-const outcome: JobOutcome = await new LocalExecutor().run(entry.config, (message: JobMessage) => write({ run, where, message }), controller.signal, entry.extras ?? {});
-write({ run, where, outcome });
+const ran: JobOutcome = await new LocalExecutor().run(entry.config, (message: JobMessage) => write({ run, where, message }), controller.signal, entry.extras ?? {});
+// Stopped by Slurm: the task asks to run again (it was submitted --requeue) and continues from the saved state. The
+// coordinator keeps waiting after a requeued outcome; should the requeue fail, the next line is the final outcome.
+const outcome: JobOutcome = ran.kind === 'aborted' ? { kind: 'interrupted', reason: ran.reason } : ran;
+const jobId = process.env.SLURM_JOB_ID;
+if (outcome.kind === 'interrupted' && jobId) {
+  // Still RUNNING: a signal only (scancel --signal, the time limit's --signal), so the task requeues itself. Pending
+  // again: Slurm requeued it (preemption in REQUEUE mode, scontrol requeue). Anything else (cancelled): it ends here.
+  const state = slurm('squeue', ['--noheader', `--jobs=${jobId}`, '--format=%T']);
+  if (state.ok && state.text === 'RUNNING') {
+    write({ run, where, outcome: { ...outcome, requeued: true } });
+    const requeue = slurm('scontrol', ['requeue', jobId]);
+    if (!requeue.ok) write({ run, where, outcome: { ...outcome, reason: `${outcome.reason}; scontrol requeue ${jobId} failed: ${requeue.text}` } });
+  } else if (state.ok && /^(PENDING|REQUEUED|REQUEUE_FED|REQUEUE_HOLD)$/.test(state.text)) {
+    write({ run, where, outcome: { ...outcome, requeued: true } });
+  } else write({ run, where, outcome });
+} else write({ run, where, outcome });
 // The outcome must be on disk before Slurm reports the task ended: the coordinator then looks for it.
 const fd = openSync(file, 'r');
 fsyncSync(fd);
 closeSync(fd);
 process.exit(outcome.kind === 'result' ? 0 : 1);
+
+function slurm(cmd: string, args: string[]): { ok: boolean; text: string } {
+  try {
+    return { ok: true, text: execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 }).trim() };
+  } catch (err) {
+    return { ok: false, text: ((err as { stderr?: string }).stderr || (err as Error).message).trim() };
+  }
+}
