@@ -15,6 +15,18 @@ export type JobOutcome =
   | { kind: 'aborted'; reason: string };
 
 /** Besides the config: where the job saves its checkpoints, or (evaluation only) which checkpoint it evaluates. */
+/**
+ * The abort reason of a job stopped for running past --job-timeout. Executors give it a short grace before killing:
+ * a job past its limit is most likely hung (a blocked event loop cannot even save its state), while a user's stop or a
+ * preemption gets the full grace to save. String(reason) is the message.
+ */
+export class JobTimedOut {
+  constructor(readonly message: string) {}
+  toString(): string {
+    return this.message;
+  }
+}
+
 export interface JobExtras {
   checkpointDir?: string;
   evaluateCheckpoint?: string;

@@ -2,7 +2,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ADDON_PATH, type TrainConfig } from '../../models/index.js';
-import type { Executor, JobExtras, JobOutcome } from './executor.js';
+import { JobTimedOut, type Executor, type JobExtras, type JobOutcome } from './executor.js';
 import { jobBundle } from './job-bundle.js';
 import type { JobMessage, JobRequest } from './messages.js';
 
@@ -18,6 +18,8 @@ export const JOB_NODE_FLAGS = ['--max-semi-space-size=32'];
 const STDERR_LINES = 15;
 /** How long a stopped job (SIGTERM) may take to finish its step and save its resume state before it is killed. */
 export const STOP_GRACE_MS = 30_000;
+/** After --job-timeout (JobTimedOut): a job past its limit is most likely hung and would not save anyway. */
+const TIMEOUT_GRACE_MS = 3_000;
 
 export class LocalExecutor implements Executor {
   readonly name = 'local';
@@ -80,7 +82,8 @@ export class LocalExecutor implements Executor {
       });
       const abort = (): void => {
         child.kill('SIGTERM');
-        setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), STOP_GRACE_MS).unref();
+        const grace = signal.reason instanceof JobTimedOut ? TIMEOUT_GRACE_MS : STOP_GRACE_MS;
+        setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), grace).unref();
       };
       if (signal.aborted) abort();
       else signal.addEventListener('abort', abort, { once: true });

@@ -11,7 +11,7 @@ import type { Job } from '../grid/job.js';
 import { labelsText } from '../spec/label.js';
 import { JobOwnershipLost, describeWriteFailure, type JobOwner, type ResultStore, type LogLine, type MetricPoint } from '../store/result-store.js';
 import type { JobRow, JobStatus, ResolvedSpecRecord } from '../store/types.js';
-import type { Executor, JobExtras, JobOutcome } from './executor.js';
+import { JobTimedOut, type Executor, type JobExtras, type JobOutcome } from './executor.js';
 import { coordinatorFaultFromEnv, killNow } from './fault-injection.js';
 import type { JobMessage } from './messages.js';
 import { isProcessAlive, processStartTicks } from './process-identity.js';
@@ -340,7 +340,7 @@ export class Sweep {
     const startTimeout = (): void => {
       if (timeout !== null || this.options.jobTimeoutSeconds === null) return;
       const seconds = this.options.jobTimeoutSeconds;
-      timeout = setTimeout(() => controller.abort(`timed out after ${seconds} s (--job-timeout)`), seconds * 1000);
+      timeout = setTimeout(() => controller.abort(new JobTimedOut(`timed out after ${seconds} s (--job-timeout)`)), seconds * 1000);
     };
     if (executor.name === 'local') startTimeout();
     const onMessage = (m: JobMessage): void => {
