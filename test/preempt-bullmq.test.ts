@@ -1,7 +1,8 @@
 /**
  * A BullMQ worker killed (SIGKILL) mid-job, against a real redis-server on 127.0.0.1: the job's lock expires, a
  * worker started afterwards takes the job and resumes it from its last periodic state. The job ends done in one
- * coordinator attempt, resumed from a state past step 0, with the numbers and curve of an uninterrupted local run.
+ * coordinator attempt, resumed from a state past step 0, with the numbers of an uninterrupted local run and its curve
+ * (less, at most, the steps between the killed worker's last progress report and its last state).
  * Lock 2 s (`--lock-seconds 2`; 30 s by default) keeps the handover short. Skipped without redis-server (fails in CI).
  */
 import { after, before, describe, test } from 'node:test';
@@ -92,7 +93,14 @@ describe('bullmq worker lost mid-job', { skip: availability.skip }, () => {
     assert.equal(got.results.final_loss, want.results.final_loss);
     assert.equal(got.results.zero_shot_top1, want.results.zero_shot_top1);
     assert.equal(got.duplicatePoints, 0);
-    assert.deepEqual(got.curves.loss, want.curves.loss);
+    // Every recorded point is the uninterrupted run's. A worker killed with SIGKILL may have saved its last state after
+    // its last progress report went out: the steps in between (at most one state interval, up to the step resumed
+    // from) are then missing from the curve, never wrong (docs/cluster.md).
+    const recorded = new Map(got.curves.loss.map(([step, value]) => [step, value]));
+    for (const [step, value] of want.curves.loss) if (recorded.has(step)) assert.equal(recorded.get(step), value, `loss at step ${step}`);
+    const missing = want.curves.loss.map(([step]) => step).filter((step) => !recorded.has(step));
+    assert.ok(missing.every((step) => step <= from && step > from - 20), `steps missing from the curve: ${missing.join(', ')} (resumed from ${from})`);
+    assert.ok(recorded.size >= want.curves.loss.length - 20, `${recorded.size} of ${want.curves.loss.length} points`);
     console.log(`worker killed past step 60, job resumed by another from step ${from}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
 });
