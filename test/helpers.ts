@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import assert from 'node:assert/strict';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 
@@ -25,4 +26,17 @@ export function runCli(script: 'sweep' | 'status' | 'query' | 'report', args: st
     timeout: opts.timeoutMs ?? 300_000,
     env: { ...process.env, ...opts.env },
   });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` returns a value (not undefined), or fails after `seconds` saying what it waited for. */
+export async function until<T>(what: string, check: () => T | undefined, seconds = 90): Promise<T> {
+  const end = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { isProcessAlive, processStartTicks } from '../framework/run/process-identity.js';
 import { LEASE_SECONDS } from '../framework/store/result-store.js';
-import { ROOT, writeFiles } from './helpers.js';
+import { ROOT, until, writeFiles } from './helpers.js';
 
 const SWEEP = ['--import', 'tsx', join(ROOT, 'framework/cli/sweep.ts')];
 
@@ -53,19 +53,6 @@ const RENEW_SLACK_SECONDS = 5;
 
 /** The tests read /proc (process states, a coordinator's children). */
 const linuxOnly = { skip: process.platform !== 'linux' && 'needs /proc' };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `check` returns a value (not undefined), or fails after `seconds` saying what it waited for. */
-async function until<T>(what: string, check: () => T | undefined, seconds = 90): Promise<T> {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** /proc/PID/stat's state letter, or null once the pid is gone. */
 function procState(pid: number): string | null {

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BUSY_TIMEOUT_MS } from '../framework/store/result-store.js';
-import { ROOT, runCli, tempDir, writeFiles } from './helpers.js';
+import { ROOT, runCli, tempDir, until, writeFiles } from './helpers.js';
 
 const spec = (name: string, ratios: string, steps = 6) => `name: ${name}
 base:
@@ -50,18 +50,6 @@ function inspect(db: string): { jobs: Row[]; integrity: string } {
 
 const done = (db: string): Row[] => inspect(db).jobs.filter((j) => j.status === 'done');
 const digest = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, check: () => T | undefined, seconds = 90): Promise<T> {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
 function sweep(args: string[]) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'framework/cli/sweep.ts', ...args, '--plain'], { cwd: ROOT });
   let out = '';
