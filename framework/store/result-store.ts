@@ -155,6 +155,10 @@ function assertWritable(path: string): void {
   }
 }
 
+/** The condition on a jobs row that `owner` still runs it, with its parameters from ownerArgs (renewal and fencing). */
+const OWNED_BY = "status = 'running' AND host = ? AND pid = ? AND pid_started IS ?";
+const ownerArgs = (owner: JobOwner) => [owner.host, owner.pid, owner.pid_started ?? null] as const;
+
 export class ResultStore {
   private constructor(
     readonly path: string,
@@ -334,20 +338,18 @@ export class ResultStore {
    * owned by `owner` (taken over after the lease expired, or ended): their owner must stop them and write nothing. */
   renewLeases(owner: JobOwner, jobIds: readonly number[]): number[] {
     if (jobIds.length === 0) return [];
-    const renew = this.db.prepare(
-      "UPDATE jobs SET lease_until = ?, heartbeat_at = ? WHERE id = ? AND status = 'running' AND host = ? AND pid = ? AND pid_started IS ?",
-    );
+    const renew = this.db.prepare(`UPDATE jobs SET lease_until = ?, heartbeat_at = ? WHERE id = ? AND ${OWNED_BY}`);
     return this.db.transaction(() => {
       const t = now();
       const until = leaseUntil();
-      return jobIds.filter((id) => renew.run(until, t, id, owner.host, owner.pid, owner.pid_started ?? null).changes === 0);
+      return jobIds.filter((id) => renew.run(until, t, id, ...ownerArgs(owner)).changes === 0);
     }).immediate();
   }
 
   /** Throws JobOwnershipLost unless `owner` still runs the job (inside the caller's transaction, which it rolls back). */
   private assertOwner(jobId: number, owner: JobOwner | undefined): void {
     if (!owner) return;
-    const row = this.db.prepare("SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND host = ? AND pid = ? AND pid_started IS ?").get(jobId, owner.host, owner.pid, owner.pid_started ?? null);
+    const row = this.db.prepare(`SELECT 1 FROM jobs WHERE id = ? AND ${OWNED_BY}`).get(jobId, ...ownerArgs(owner));
     if (!row) throw new JobOwnershipLost(`job ${jobId} is no longer owned by pid ${owner.pid} on ${owner.host}: another sweep took it over after its lease expired`);
   }
 
