@@ -140,7 +140,7 @@ fi
 rm -rf "$TMPDEB"
 
 # 6. A libstdc++ new enough for dawn.node (GLIBCXX_3.4.30), used there only when the machine's own is older.
-LIBSTDCXX=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
+LIBSTDCXX=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ && !found {print $NF; found = 1}')
 if [ -n "$LIBSTDCXX" ] && grep -aq GLIBCXX_3.4.30 "$LIBSTDCXX"; then
   mkdir -p "$OUTDIR/compat"
   cp -L "$LIBSTDCXX" "$OUTDIR/compat/libstdc++.so.6"

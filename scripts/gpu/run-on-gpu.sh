@@ -68,7 +68,7 @@ SKIA=$B/node_modules/@napi-rs/canvas-linux-x64-gnu/skia.linux-x64-gnu.node
 export FLIP_JOB_PROCESS=$B/job-process.mjs
 
 # dawn.node needs glibc 2.34 and GLIBCXX_3.4.30; a shipped libstdc++ covers an older libstdc++, nothing covers glibc.
-SYS_STDCXX=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
+SYS_STDCXX=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ && !found {print $NF; found = 1}')
 if [ -f "$B/compat/libstdc++.so.6" ] && { [ -z "$SYS_STDCXX" ] || ! grep -aq GLIBCXX_3.4.30 "$SYS_STDCXX"; }; then
   export LD_LIBRARY_PATH=$B/compat${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   log "using the shipped libstdc++ (system: ${SYS_STDCXX:-none})"
@@ -91,7 +91,7 @@ if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
     [ -f "$f" ] && { ICD=$f; break; }
   done
   if [ -z "$ICD" ]; then
-    GLX=$(ldconfig -p 2>/dev/null | awk '/libGLX_nvidia\.so\.0 .*x86-64/ {print $NF; exit}')
+    GLX=$(ldconfig -p 2>/dev/null | awk '/libGLX_nvidia\.so\.0 .*x86-64/ && !found {print $NF; found = 1}')
     [ -n "$GLX" ] || GLX=$(find /usr/lib /usr/lib64 /usr/lib/x86_64-linux-gnu /usr/local/nvidia -maxdepth 2 -name 'libGLX_nvidia.so.0' 2>/dev/null | head -1)
     if [ -n "$GLX" ]; then
       ICD=$B/nvidia_icd.json
