@@ -41,6 +41,16 @@ const stop = (signal: string) => () => controller.abort(`Slurm sent ${signal} (s
 process.on('SIGTERM', stop('SIGTERM'));
 process.on('SIGINT', stop('SIGINT'));
 
+/** How long a task that requeued itself waits for Slurm to stop it before exiting on its own. */
+const REQUEUE_WAIT_MS = 30_000;
+
+/** The outcome must be on disk before Slurm reports the task ended: the coordinator then looks for it. */
+function syncOutcome(): void {
+  const fd = openSync(file, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+}
+
 write({ run, where, message: { type: 'log', message: `task started on ${where}` } });
 const ran: JobOutcome = await new LocalExecutor().run(entry.config, (message: JobMessage) => write({ run, where, message }), controller.signal, entry.extras ?? {});
 // Stopped by Slurm: the task asks to run again (it was submitted --requeue) and continues from the saved state. The
@@ -55,14 +65,17 @@ if (outcome.kind === 'interrupted' && jobId) {
     write({ run, where, outcome: { ...outcome, requeued: true } });
     const requeue = slurm('scontrol', ['requeue', jobId]);
     if (!requeue.ok) write({ run, where, outcome: { ...outcome, reason: `${outcome.reason}; scontrol requeue ${jobId} failed: ${requeue.text}` } });
+    // slurmctld acts on the requeue by ending this task itself: exiting first could record the task FAILED
+    // (NonZeroExitCode) before the requeue takes hold (seen once in CI). So wait for it, a bounded time.
+    else {
+      syncOutcome();
+      await new Promise((resolve) => setTimeout(resolve, REQUEUE_WAIT_MS));
+    }
   } else if (state.ok && /^(PENDING|REQUEUED|REQUEUE_FED|REQUEUE_HOLD)$/.test(state.text)) {
     write({ run, where, outcome: { ...outcome, requeued: true } });
   } else write({ run, where, outcome });
 } else write({ run, where, outcome });
-// The outcome must be on disk before Slurm reports the task ended: the coordinator then looks for it.
-const fd = openSync(file, 'r');
-fsyncSync(fd);
-closeSync(fd);
+syncOutcome();
 process.exit(outcome.kind === 'result' ? 0 : 1);
 
 function slurm(cmd: string, args: string[]): { ok: boolean; text: string } {
