@@ -13,6 +13,10 @@ export async function loadDataset(config: TrainConfig): Promise<Dataset> {
   switch (dataset) {
     case 'shapes':
       return shapesDataset(config.seed, train_size, eval_size, image_size);
+    case 'glyphs': {
+      const { glyphsDataset } = await import('./glyphs.js');
+      return glyphsDataset(config.seed, train_size, eval_size, image_size);
+    }
     case 'emoji': {
       const { emojiDataset } = await import('./emoji.js');
       return emojiDataset(config.seed, train_size, eval_size, image_size);

@@ -34,7 +34,7 @@ export const SIZES = ['small', 'large'] as const;
 const RADIUS: Record<(typeof SIZES)[number], number> = { small: 0.22, large: 0.32 };
 
 /** Nine positions: [name, dx, dy] with dx, dy in {-1, 0, 1} (x to the right, y down). */
-const POSITIONS: [string, number, number][] = [
+export const POSITIONS: [string, number, number][] = [
   ['top left', -1, -1],
   ['top', 0, -1],
   ['top right', 1, -1],
@@ -51,12 +51,17 @@ export const SHAPES_TEMPLATES = ['a photo of a {}.', 'a {}.', 'a picture of the 
 /** classNames[c] = `${colour} ${shape}` with c = colourIndex * SHAPES.length + shapeIndex. */
 export const SHAPES_CLASS_NAMES: string[] = COLOUR_NAMES.flatMap((c) => SHAPES.map((s) => `${c} ${s}`));
 
-export interface ShapeParams {
-  shape: ShapeName;
+/** What a caption and a drawing need of any figure: its name, colour, size and position (glyphs.ts reuses them). */
+export interface FigureParams {
+  shape: string;
   colour: string;
   size: (typeof SIZES)[number];
   /** Index into POSITIONS. */
   position: number;
+}
+
+export interface ShapeParams extends FigureParams {
+  shape: ShapeName;
 }
 
 /** Is (u, v), in units of the radius around the shape's centre (v down), inside the shape? */
@@ -92,7 +97,7 @@ function positionPhrases(pos: string): string[] {
 }
 
 /** One caption, worded by `pick` (a number in [0, 1)). Always holds the colour and the shape word. */
-export function shapesCaption(p: ShapeParams, pick: number, pick2: number): string {
+export function shapesCaption(p: FigureParams, pick: number, pick2: number): string {
   const { shape, colour, size } = p;
   const pos = POSITIONS[p.position][0];
   const phrases = positionPhrases(pos);
@@ -116,6 +121,19 @@ export function shapesCaption(p: ShapeParams, pick: number, pick2: number): stri
  * keeps small shapes readable at S = 16.
  */
 export function drawShape(p: ShapeParams, imageSize: number, rng: () => number): Float32Array {
+  return drawFigure((u, v) => inside(p.shape, u, v), p, imageSize, rng);
+}
+
+/**
+ * Draws any figure given by its inside test, (u, v) in units of the radius around its centre (v down), with the
+ * colour, size, position and background noise of `p`.
+ */
+export function drawFigure(
+  isInside: (u: number, v: number) => boolean,
+  p: FigureParams,
+  imageSize: number,
+  rng: () => number,
+): Float32Array {
   const S = imageSize;
   const img = new Float32Array(S * S * 3);
   const bg = rng() * 0.25; // background grey level
@@ -135,7 +153,7 @@ export function drawShape(p: ShapeParams, imageSize: number, rng: () => number):
         for (let sx = 0; sx < 2; sx++) {
           const u = (x + 0.25 + 0.5 * sx - cx) / rad;
           const v = (y + 0.25 + 0.5 * sy - cy) / rad;
-          if (inside(p.shape, u, v)) cover += 0.25;
+          if (isInside(u, v)) cover += 0.25;
         }
       }
       const o = (y * S + x) * 3;

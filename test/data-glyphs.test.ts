@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULTS, deepMerge, type TrainConfig } from '../models/config.js';
+import { loadDataset } from '../models/data/load.js';
+import { GLYPH_NAMES, glyphsExample } from '../models/data/glyphs.js';
+import { COLOUR_NAMES } from '../models/data/shapes.js';
+import { splitWords } from '../models/data/word-tokenizer.js';
+
+function config(data: Partial<TrainConfig['data']>, seed = 0): TrainConfig {
+  return deepMerge(DEFAULTS, { seed, data });
+}
+
+test('glyphs: the class is the figure alone; the caption names it; colour is drawn independently of it', async () => {
+  const ds = await loadDataset(config({ dataset: 'glyphs', train_size: 2400, eval_size: 10, image_size: 16 }));
+  assert.equal(ds.name, 'glyphs');
+  assert.deepEqual(ds.classNames, GLYPH_NAMES);
+  assert.equal(ds.classNames.length, 12);
+  const colourByClass = ds.classNames.map(() => new Map<string, number>());
+  for (let i = 0; i < ds.train.size; i++) {
+    const ex = ds.train.get(i);
+    const words = splitWords(ex.caption);
+    assert.ok(words.includes(ds.classNames[ex.label]), `"${ex.caption}" lacks its figure "${ds.classNames[ex.label]}"`);
+    const others = ds.classNames.filter((n, c) => c !== ex.label && words.includes(n));
+    assert.deepEqual(others, [], `"${ex.caption}" names another figure`);
+    assert.ok(!/left|right|top|bottom|center|middle/.test(ex.caption), `"${ex.caption}" names a position`);
+    const colour = COLOUR_NAMES.find((c) => words.includes(c));
+    if (colour) colourByClass[ex.label].set(colour, (colourByClass[ex.label].get(colour) ?? 0) + 1);
+  }
+  // ~200 examples per figure, ~5/6 of captions name the colour: every colour shows up with every figure.
+  for (const [c, counts] of colourByClass.entries()) {
+    assert.equal(counts.size, COLOUR_NAMES.length, `${ds.classNames[c]} seen in colours ${[...counts.keys()].join(', ')}`);
+  }
+});
+
+test('glyphs: every figure is drawn, as a figure on the background (not its inverse)', () => {
+  // The foreground of an example: pixels much brighter in its colour than the dark background can be.
+  const masks = new Map<number, Uint8Array[]>();
+  for (let i = 0; masks.size < GLYPH_NAMES.length || [...masks.values()].some((m) => m.length < 3); i++) {
+    assert.ok(i < 5000, 'every figure appears');
+    const ex = glyphsExample(3, 'train', i, 32);
+    const mask = new Uint8Array(32 * 32);
+    for (let p = 0; p < mask.length; p++) mask[p] = Math.max(ex.image[3 * p], ex.image[3 * p + 1], ex.image[3 * p + 2]) > 0.5 ? 1 : 0;
+    const list = masks.get(ex.label) ?? [];
+    list.push(mask);
+    masks.set(ex.label, list);
+  }
+  for (const [label, list] of masks) {
+    for (const m of list) {
+      const cover = m.reduce((a, v) => a + v, 0) / m.length;
+      // A figure inside a radius of 0.22-0.35 of the side covers 2-40% of the image; an inverted inside test covers most of it.
+      assert.ok(cover > 0.02 && cover < 0.4, `${GLYPH_NAMES[label]} covers ${(cover * 100).toFixed(1)}% of the image`);
+    }
+  }
+});
+
+test('glyphs: deterministic per (seed, split, index); seeds and splits differ', async () => {
+  const a = await loadDataset(config({ dataset: 'glyphs', train_size: 100, eval_size: 20, image_size: 32 }, 7));
+  const b = await loadDataset(config({ dataset: 'glyphs', train_size: 5000, eval_size: 20, image_size: 32 }, 7));
+  const c = await loadDataset(config({ dataset: 'glyphs', train_size: 100, eval_size: 20, image_size: 32 }, 8));
+  let sameAsOtherSeed = 0;
+  for (let i = 0; i < 20; i++) {
+    const x = a.train.get(i);
+    assert.deepEqual(x, b.train.get(i), 'same example whatever train_size');
+    if (x.caption === c.train.get(i).caption && x.label === c.train.get(i).label) sameAsOtherSeed++;
+    assert.notDeepEqual(x.image, a.eval.get(i).image, 'train and eval are different streams');
+  }
+  assert.ok(sameAsOtherSeed < 5, `seed 8 should give other examples (${sameAsOtherSeed}/20 equal)`);
+  assert.throws(() => a.train.get(100), RangeError);
+});
