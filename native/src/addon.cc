@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "flush_denormals.h"
 #include "gemm.h"
 #include "kernels.h"
 
@@ -723,32 +724,39 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Every entry point runs with subnormals flushed to zero, restored when it returns (flush_denormals.h says why).
+template <napi_value (*F)(napi_env, napi_callback_info)>
+napi_value Flushed(napi_env env, napi_callback_info info) {
+  FlushDenormals flush;
+  return F(env, info);
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   set_threads(1);  // until the caller asks for more
   napi_property_descriptor props[] = {
-      {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"linearForward", nullptr, LinearForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"columnSums", nullptr, ColumnSums, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"layerNormForward", nullptr, LayerNormForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"layerNormBackward", nullptr, LayerNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"adamwStep", nullptr, AdamwStep, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"attentionSublayerForward", nullptr, AttentionSublayerForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"attentionSublayerBackward", nullptr, AttentionSublayerBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"mlpSublayerForward", nullptr, MlpSublayerForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"mlpSublayerBackward", nullptr, MlpSublayerBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"scratchBytes", nullptr, ScratchBytes, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"releaseScratch", nullptr, ReleaseScratch, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"stacksForward", nullptr, StacksForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"stacksBackward", nullptr, StacksBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"clipHeadSavedFloats", nullptr, ClipHeadSavedFloats, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"clipHeadForward", nullptr, ClipHeadForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"clipHeadBackward", nullptr, ClipHeadBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"patchEmbeddingForward", nullptr, PatchEmbeddingForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"patchEmbeddingBackward", nullptr, PatchEmbeddingBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"tokenEmbeddingForward", nullptr, TokenEmbeddingForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"tokenEmbeddingBackward", nullptr, TokenEmbeddingBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gemm", nullptr, Flushed<Gemm>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"linearForward", nullptr, Flushed<LinearForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"columnSums", nullptr, Flushed<ColumnSums>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNormForward", nullptr, Flushed<LayerNormForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNormBackward", nullptr, Flushed<LayerNormBackward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamwStep", nullptr, Flushed<AdamwStep>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attentionSublayerForward", nullptr, Flushed<AttentionSublayerForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attentionSublayerBackward", nullptr, Flushed<AttentionSublayerBackward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"mlpSublayerForward", nullptr, Flushed<MlpSublayerForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"mlpSublayerBackward", nullptr, Flushed<MlpSublayerBackward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"scratchBytes", nullptr, Flushed<ScratchBytes>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"releaseScratch", nullptr, Flushed<ReleaseScratch>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"stacksForward", nullptr, Flushed<StacksForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"stacksBackward", nullptr, Flushed<StacksBackward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"clipHeadSavedFloats", nullptr, Flushed<ClipHeadSavedFloats>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"clipHeadForward", nullptr, Flushed<ClipHeadForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"clipHeadBackward", nullptr, Flushed<ClipHeadBackward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"patchEmbeddingForward", nullptr, Flushed<PatchEmbeddingForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"patchEmbeddingBackward", nullptr, Flushed<PatchEmbeddingBackward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"tokenEmbeddingForward", nullptr, Flushed<TokenEmbeddingForward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"tokenEmbeddingBackward", nullptr, Flushed<TokenEmbeddingBackward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Flushed<Info>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, Flushed<SetThreads>, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -1,5 +1,7 @@
 #include "parallel.h"
 
+#include "flush_denormals.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -116,7 +118,10 @@ struct Pool {
     workers.clear();
     stopping.store(false, std::memory_order_release);
     const uint64_t now = generation.load(std::memory_order_acquire);
-    for (int i = 0; i < worker_count; i++) workers.emplace_back([this, i, now] { work(i, now); });
+    for (int i = 0; i < worker_count; i++) workers.emplace_back([this, i, now] {
+      flush_denormals_in_this_thread();
+      work(i, now);
+    });
   }
 };
 
