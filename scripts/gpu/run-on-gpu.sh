@@ -21,7 +21,7 @@
 #   bash run-on-gpu.sh [BUNDLE]   (BUNDLE default: this script's folder if it holds bench.mjs, else tmp/gpu-bundle)
 # Env: OUT, FLIP_DEVICE (default 0), BENCH_STEPS (5), SKIP_WASM=1, SKIP_NATIVE=1, SKIP_LARGE=1, SKIP_SWEEP=1,
 # NATIVE_ALL=1 (also the every-CPU native bench), ABLATION_SET (space-separated PATH=VALUE overrides, default
-# "backend=webgpu model.preset=small data.train_size=16384"), ABLATION_CONCURRENCY (12: every job of ablation-a at once),
+# "backend=webgpu model.preset=small data.train_size=16384"), ABLATION_CONCURRENCY (18: every job of ablation-a at once),
 # T_PROBE/T_BENCH/T_LARGE/T_SMOKE/T_ABLATION/T_REPORT/T_WASM/T_NATIVE (timeouts in seconds; defaults
 # 60/120/90/120/200/60/60/45), and T_TOTAL (450): a step starts only while time is left and runs at most until then,
 # so that the whole run stays under 8 minutes. A sweep cut short keeps the jobs it finished in the database.
@@ -170,7 +170,7 @@ if [ "${SKIP_SWEEP:-0}" != 1 ]; then
   sweep_and_report smoke "${T_SMOKE:-120}" "$B/experiments/smoke.yaml"
   SETS=()
   for a in ${ABLATION_SET:-backend=webgpu model.preset=small data.train_size=16384}; do SETS+=(--set "$a"); done
-  sweep_and_report ablation-a "${T_ABLATION:-200}" "$B/experiments/ablation-a.yaml" "${SETS[@]}" --concurrency "${ABLATION_CONCURRENCY:-12}" --retries 0
+  sweep_and_report ablation-a "${T_ABLATION:-200}" "$B/experiments/ablation-a.yaml" "${SETS[@]}" --concurrency "${ABLATION_CONCURRENCY:-18}" --retries 0
 fi
 [ "${SKIP_WASM:-0}" = 1 ] || step bench-wasm.json "${T_WASM:-60}" env FLIP_NATIVE_KERNELS=0 "$NODE" "$B/bench.mjs" --backend wasm --json --no-overhead --steps 3 --warmup 1
 if [ "${SKIP_NATIVE:-0}" != 1 ]; then
