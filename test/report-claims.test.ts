@@ -85,8 +85,9 @@ before(async () => {
   ]);
   // 1b disagrees: the largest batch loses 4 points at mask 0.5 (the paper gains 1.9).
   add(f, 'ablation-b', [['train.batch_size', ['64', '128', '256']], ['mask.image_ratio', ['0.5', '0.75']]], [
-    { labels: { 'train.batch_size': '64', 'mask.image_ratio': '0.5' }, top1: [0.4, 0.41, 0.42] },
-    { labels: { 'train.batch_size': '256', 'mask.image_ratio': '0.5' }, top1: [0.36, 0.37, 0.38] },
+    // Equal epochs: the batch of 256 takes a quarter of the batch of 64's steps, over the same pairs.
+    { labels: { 'train.batch_size': '64', 'mask.image_ratio': '0.5' }, top1: [0.4, 0.41, 0.42], extra: () => ({ steps: 512, samples_seen: 32768 }) },
+    { labels: { 'train.batch_size': '256', 'mask.image_ratio': '0.5' }, top1: [0.36, 0.37, 0.38], extra: () => ({ steps: 128, samples_seen: 32768 }) },
     { labels: { 'train.batch_size': '256', 'mask.image_ratio': '0.75' }, top1: [0.5, 0.5, 0.5] },
   ]);
   // 1c inconclusive: the right direction, but 2 seeds.
@@ -144,7 +145,7 @@ describe('verdicts', () => {
   test('one entry per claim of the paper, in order, with exactly the scorecard fields', () => {
     assert.deepEqual(card.claims.map((c) => c.id), ['1a', '1b', '1c', '1d', '1e', '1f', 'model', 'data', 'schedule']);
     assert.equal(CLAIMS.length, 9);
-    for (const c of card.claims) assert.deepEqual(Object.keys(c), ['id', 'claim', 'paper', 'ours', 'verdict', 'seeds', 'effect', 'spread']);
+    for (const c of card.claims) assert.deepEqual(Object.keys(c), ['id', 'claim', 'paper', 'ours', 'verdict', 'seeds', 'effect', 'spread', 'notes']);
     assert.equal(MIN_SEEDS, 3);
   });
 
@@ -165,9 +166,12 @@ describe('verdicts', () => {
     assert.equal(b.verdict, 'disagrees');
     assert.ok(Math.abs(b.effect! + 4) < 1e-9, String(b.effect));
     assert.match(b.paper, /^70\.4 vs 68\.5 \(\+1\.9\)/);
+    // How the two sides trained differently is read from their results; what they share (the pairs) is not noted.
+    assert.deepEqual(b.notes, ['the treatment took 128 optimiser steps, the control 512 (0.25x)']);
     const f = claim('1f');
     assert.equal(f.verdict, 'disagrees');
     assert.ok(f.effect! < 0 && Math.abs(f.effect!) < f.spread!, JSON.stringify(f));
+    assert.deepEqual(f.notes, [], 'no results of steps or pairs: nothing to note');
   });
 
   test('paired claims use the per-seed differences (1d: seeds 10 points apart, every pair +1 to +1.5)', () => {

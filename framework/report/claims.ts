@@ -125,6 +125,11 @@ export interface ClaimResult {
   effect: number | null;
   /** Its standard error over seeds; null when it cannot be computed. */
   spread: number | null;
+  /**
+   * How the two sides' training differed, read from their results (optimiser steps, pairs seen): facts that explain
+   * many disagreements (a bigger batch at equal epochs takes fewer steps). Empty when both trained alike.
+   */
+  notes: string[];
 }
 
 export interface Scorecard {
@@ -204,7 +209,7 @@ export function judgeClaim(def: ClaimDef, experiment: (name: string) => Experime
   const claim = `${def.claim} (${comparisonText(def)})`;
   const paper = `${pt.toFixed(1)} vs ${pc.toFixed(1)} (${signed(paperEffect)})${def.paper.note ? `; ${def.paper.note}` : ''}`;
   const base = { id: def.id, claim, paper };
-  const inconclusive = (ours: string, seeds = 0): ClaimResult => ({ ...base, ours, verdict: 'inconclusive', seeds, effect: null, spread: null });
+  const inconclusive = (ours: string, seeds = 0): ClaimResult => ({ ...base, ours, verdict: 'inconclusive', seeds, effect: null, spread: null, notes: [] });
 
   const data = experiment(def.experiment);
   if (!data) return inconclusive(`no experiment ${def.experiment} in the database`);
@@ -236,11 +241,32 @@ export function judgeClaim(def: ClaimDef, experiment: (name: string) => Experime
     ours = `${statText(ts)} vs ${statText(cs)}`;
   }
   ours += ` (${signed(effect)})`;
+  const notes = trainingNotes(data, t!.labels, c!.labels);
   if (seeds < MIN_SEEDS || spread === null) {
-    return { ...base, ours: `${ours}; ${seeds} seed${seeds === 1 ? '' : 's'}, ${MIN_SEEDS} needed`, verdict: 'inconclusive', seeds, effect: round(effect), spread: spread === null ? null : round(spread) };
+    return { ...base, ours: `${ours}; ${seeds} seed${seeds === 1 ? '' : 's'}, ${MIN_SEEDS} needed`, verdict: 'inconclusive', seeds, effect: round(effect), spread: spread === null ? null : round(spread), notes };
   }
   const agrees = Math.sign(effect) === Math.sign(paperEffect) && Math.abs(effect) > spread;
-  return { ...base, ours, verdict: agrees ? 'agrees' : 'disagrees', seeds, effect: round(effect), spread: round(spread) };
+  return { ...base, ours, verdict: agrees ? 'agrees' : 'disagrees', seeds, effect: round(effect), spread: round(spread), notes };
+}
+
+/** A side's training differs from the other's when their means are more than 10% apart. */
+const TRAINING_TOLERANCE = 0.1;
+const TRAINING_QUANTITIES: [metric: string, verb: string, what: string][] = [
+  ['steps', 'took', 'optimiser steps'],
+  ['samples_seen', 'saw', 'pairs'],
+];
+
+/** 'the treatment took 128 optimiser steps, the control 512 (0.25x)' for each quantity the two sides differ in. */
+function trainingNotes(data: ExperimentData, treatment: Record<string, string>, control: Record<string, string>): string[] {
+  const mean = (labels: Record<string, string>, metric: string): number | null => {
+    const v = valuesAt(data, labels, metric);
+    return 'problem' in v ? null : (summarize([...v.values()])?.mean ?? null);
+  };
+  return TRAINING_QUANTITIES.flatMap(([metric, verb, what]) => {
+    const t = mean(treatment, metric), c = mean(control, metric);
+    if (t === null || c === null || c <= 0 || Math.abs(t / c - 1) <= TRAINING_TOLERANCE) return [];
+    return [`the treatment ${verb} ${Math.round(t)} ${what}, the control ${Math.round(c)} (${(t / c).toFixed(2)}x)`];
+  });
 }
 
 export function scorecard(experiment: (name: string) => ExperimentData | null, papers: PaperResults, paperSource: string): Scorecard {

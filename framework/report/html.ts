@@ -46,6 +46,7 @@ td.failed, td.interrupted { color: #b00020; font-weight: 600; } td.running, td.p
 td.missing, td.no-value { color: #888; } td.paper { color: #445; font-style: italic; }
 span.n { color: #777; font-size: 11px; margin-left: 4px; white-space: nowrap; }
 .notes { color: #555; font-size: 13px; } .notes li { margin: 2px 0; }
+.note { color: #555; font-size: 12px; }
 .verdict { font-weight: 700; padding: 1px 6px; border-radius: 4px; }
 .verdict.agrees { background: #dff3e4; color: #1b5e20; } .verdict.disagrees { background: #fde2e1; color: #b00020; }
 .verdict.cannot { background: #eee; color: #555; }

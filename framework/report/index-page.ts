@@ -37,7 +37,7 @@ ${baselineHtml(card)}
 <p class="notes">Rule: ${card.rule}</p>
 <div class="scroll"><table class="claims"><colgroup><col style="width: 34%"><col style="width: 19%"><col style="width: 23%"><col style="width: 9%"><col style="width: 5%"><col style="width: 10%"></colgroup><thead><tr><th>claim</th><th>paper</th><th>ours</th><th>verdict</th><th>seeds</th><th>effect ± spread</th></tr></thead><tbody>
 ${card.claims.map(
-  (c) => html`<tr><th class="left"><b>${c.id}</b> ${c.claim}</th><td class="left">${c.paper}</td><td class="left">${c.ours}</td><td><span class="verdict ${c.verdict === 'inconclusive' ? 'cannot' : c.verdict}">${c.verdict}</span></td><td>${c.seeds}</td><td>${
+  (c) => html`<tr><th class="left"><b>${c.id}</b> ${c.claim}</th><td class="left">${c.paper}</td><td class="left">${c.ours}${c.notes.map((n) => html`<br><span class="note">${n}</span>`)}</td><td><span class="verdict ${c.verdict === 'inconclusive' ? 'cannot' : c.verdict}">${c.verdict}</span></td><td>${c.seeds}</td><td>${
     c.effect === null ? '—' : `${c.effect >= 0 ? '+' : ''}${c.effect.toFixed(2)}${c.spread === null ? '' : ` ± ${c.spread.toFixed(2)}`}`
   }</td></tr>`,
 )}
