@@ -67,3 +67,22 @@ test('glyphs: deterministic per (seed, split, index); seeds and splits differ', 
   assert.ok(sameAsOtherSeed < 5, `seed 8 should give other examples (${sameAsOtherSeed}/20 equal)`);
   assert.throws(() => a.train.get(100), RangeError);
 });
+
+test("glyphs-faint: about one figure in five is drawn too faint to see, the rest as in 'glyphs'; labels and captions as in 'glyphs'", async () => {
+  // A figure at opacity under 0.15 over a background of at most ~0.37 never reaches 0.5 in any channel; a figure at
+  // full opacity always does (the test above). 'glyphs' itself has no faint figure.
+  const invisible = (image: Float32Array) => !image.some((v) => v > 0.5);
+  const n = 600;
+  const faint = await loadDataset(config({ dataset: 'glyphs-faint', train_size: n, eval_size: 10, image_size: 32 }));
+  const plain = await loadDataset(config({ dataset: 'glyphs', train_size: n, eval_size: 10, image_size: 32 }));
+  assert.equal(faint.name, 'glyphs-faint');
+  assert.deepEqual(faint.classNames, plain.classNames);
+  let hidden = 0;
+  for (let i = 0; i < n; i++) {
+    const ex = faint.train.get(i);
+    if (invisible(ex.image)) hidden++;
+    assert.ok(splitWords(ex.caption).includes(faint.classNames[ex.label]), ex.caption);
+    assert.ok(!invisible(plain.train.get(i).image), `glyphs example ${i} has no visible figure`);
+  }
+  assert.ok(hidden / n > 0.14 && hidden / n < 0.26, `${hidden} of ${n} faint`);
+});

@@ -13,9 +13,10 @@ export async function loadDataset(config: TrainConfig): Promise<Dataset> {
   switch (dataset) {
     case 'shapes':
       return shapesDataset(config.seed, train_size, eval_size, image_size);
-    case 'glyphs': {
+    case 'glyphs':
+    case 'glyphs-faint': {
       const { glyphsDataset } = await import('./glyphs.js');
-      return glyphsDataset(config.seed, train_size, eval_size, image_size);
+      return glyphsDataset(config.seed, train_size, eval_size, image_size, dataset === 'glyphs-faint');
     }
     case 'emoji': {
       const { emojiDataset } = await import('./emoji.js');

@@ -133,6 +133,8 @@ export function drawFigure(
   p: FigureParams,
   imageSize: number,
   rng: () => number,
+  /** How much of the figure's colour covers the background where it is drawn (1: all of it). */
+  opacity = 1,
 ): Float32Array {
   const S = imageSize;
   const img = new Float32Array(S * S * 3);
@@ -159,7 +161,8 @@ export function drawFigure(
       const o = (y * S + x) * 3;
       for (let c = 0; c < 3; c++) {
         const back = bg + tint[c] + (rng() * 2 - 1) * 0.04;
-        const v = cover * col[c] + (1 - cover) * back;
+        const a = cover * opacity;
+        const v = a * col[c] + (1 - a) * back;
         img[o + c] = v < 0 ? 0 : v > 1 ? 1 : v;
       }
     }
