@@ -28,6 +28,7 @@ export { allowedText, leaves, meaning, type Field, type LeafField } from './conf
 export { ConfigError, TrainingStopped, type StartInfo, type TrainEvents, type TrainResult } from './events.js';
 export { estimateTrainCost, type TrainCost } from './flops.js';
 export { loadDataset } from './data/load.js';
+export { resumeDirOf } from './resume-dir.js';
 export type { Dataset, Example } from './data/dataset.js';
 export { makeRng } from './random.js';
 export { ADDON_PATH, loadNativeAddon } from './kernels/native/addon.js';

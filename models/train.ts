@@ -30,6 +30,7 @@ import { estimateTrainCost } from './flops.js';
 import { AdamW, lrAt, peakLr, tunePeakLr, tuneStepCount, warmupShare } from './optimizer.js';
 import { deriveSeed, makeRng, permutation, type Rng } from './random.js';
 import { clearResumeState, loadResumeState, saveResumeState, type ResumeState } from './resume.js';
+import { resumeDirOf } from './resume-dir.js';
 import { allIndices, extractPatches, keepCount, sampleKeepIndices } from './vit.js';
 import { maeTargets } from './nn/mae-decoder.js';
 import { disposeConstants } from './nn/constants.js';
@@ -204,7 +205,7 @@ async function runTraining(
   // Resume states (models/resume.ts) live beside the job's checkpoints; one left by an earlier attempt is continued.
   // A stream's position (shard order, shuffle buffer) is not saved yet, so streamed data gets no states: a rerun
   // would not continue the same sample order, and its numbers would not be the uninterrupted run's.
-  const resumeDir = options.checkpointDir && !dataset.stream && engine.resumable ? join(options.checkpointDir, 'resume') : null;
+  const resumeDir = options.checkpointDir && !dataset.stream && engine.resumable ? resumeDirOf(options.checkpointDir) : null;
   if (options.checkpointDir && !resumeDir) {
     const why = dataset.stream ? 'streamed data (webdataset)' : `the ${engine.name} engine's optimizer state`;
     events.onLog?.(`note: no resume states for ${why}: an interrupted job restarts from step 0`);

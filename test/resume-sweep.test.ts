@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ROOT, runCli, writeFiles } from './helpers.js';
@@ -92,6 +92,9 @@ test('a sweep killed with SIGKILL mid-training resumes the job from its last sta
   const cut = read(killed);
   assert.equal(cut.job?.status, 'running', 'killed mid-training');
   assert.ok((cut.job?.last_step ?? 0) < 400, `killed before the end (step ${cut.job?.last_step})`);
+  // Kept for the last part: a state that a later, fresh database must not continue.
+  const foreign = join(dir, 'foreign-states');
+  cpSync(stateDir, foreign, { recursive: true });
 
   const rerun = runCli('sweep', [join(dir, 'killed', 's.yaml'), '--db', killed, '--plain'], { timeoutMs: 240_000 });
   assert.equal(rerun.status, 0, rerun.stdout + rerun.stderr);
@@ -111,4 +114,19 @@ test('a sweep killed with SIGKILL mid-training resumes the job from its last sta
   const status = runCli('status', ['--experiment', 'resume', '--db', killed, '--logs', '0']);
   assert.equal(status.status, 0, status.stderr);
   assert.match(status.stdout, new RegExp(`\\bresumed\\b[\\s\\S]*\\bdone\\b.*\\b${from}\\b`));
+  // The database deleted and a new one made beside the same checkpoints, where a state of the same config is left
+  // (as a killed sweep of the old database would leave it): the job's first attempt in the new database starts from
+  // step 0 and ends as the uninterrupted sweep did.
+  for (const f of [killed, `${killed}-wal`, `${killed}-shm`]) rmSync(f, { force: true });
+  cpSync(foreign, stateDir, { recursive: true });
+  assert.ok(hasState(), 'the old state is back in place');
+  const fresh = runCli('sweep', [join(dir, 'killed', 's.yaml'), '--db', killed, '--plain'], { timeoutMs: 240_000 });
+  assert.equal(fresh.status, 0, fresh.stdout + fresh.stderr);
+  assert.doesNotMatch(fresh.stdout + fresh.stderr, /resumed from the state/);
+  const anew = read(killed);
+  assert.equal(anew.job?.attempts, 1);
+  assert.equal(anew.job?.resumed_from_step, null);
+  assert.deepEqual(anew.steps, Array.from({ length: 400 }, (_, i) => i + 1));
+  assert.equal(anew.results.final_loss, want.results.final_loss);
+  assert.equal(anew.results.zero_shot_top1, want.results.zero_shot_top1);
 });

@@ -3,10 +3,10 @@
  * executor with bounded concurrency (p-queue), retries failures, and is the only writer of the results database.
  */
 import PQueue from 'p-queue';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { TrainConfig } from '../../models/index.js';
+import { resumeDirOf, type TrainConfig } from '../../models/index.js';
 import type { Job } from '../grid/job.js';
 import { labelsText } from '../spec/label.js';
 import { JobOwnershipLost, describeWriteFailure, type JobOwner, type ResultStore, type LogLine, type MetricPoint } from '../store/result-store.js';
@@ -293,6 +293,12 @@ export class Sweep {
     if (!store.startAttempt(jobId, { ...this.owner, git_commit: this.options.gitCommit })) {
       // Another sweep of the same experiment took (or finished) it since we listed the jobs.
       return { status: 'elsewhere', retryable: false };
+    }
+    if (extras.checkpointDir && store.job(jobId).attempts === 1) {
+      // The job's first attempt in this database: a resume state in its directory (named by the config hash) was
+      // left by a job of another database, deleted or replaced since, perhaps with other code; continuing it would
+      // splice that run into this one.
+      rmSync(resumeDirOf(extras.checkpointDir), { recursive: true, force: true });
     }
     const controller = new AbortController();
     this.owned.set(jobId, controller);
