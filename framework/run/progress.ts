@@ -6,7 +6,12 @@ export interface JobView {
   /** "mask.image_ratio=0.5 seed=1" */
   label: string;
   step: number;
+  /** The trainer's plan; for a job bounded by time alone only an estimate, so its progress is shown in seconds. */
   totalSteps: number;
+  /** train.time_budget_s when time is the job's only budget, else null. */
+  timeBudgetS: number | null;
+  /** Seconds of training so far (evaluations excluded), as the trainer reports them. */
+  trainSeconds: number;
   startedAt: number;
   loss: number | null;
 }
@@ -31,11 +36,24 @@ function jobLogLines(job: JobView, message: string): string[] {
 
 const fmtTime = (s: number): string => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`);
 
-/** ETA of a job from its step rate so far. */
+/** ETA of a job: the training time left of a time budget, else from its step rate so far. */
 function jobEta(job: JobView): string {
+  if (job.timeBudgetS !== null) return fmtTime(Math.max(0, job.timeBudgetS - job.trainSeconds));
   const elapsed = (Date.now() - job.startedAt) / 1000;
   if (job.step <= 0 || job.totalSteps <= 0) return '?';
   return fmtTime(Math.max(0, ((job.totalSteps - job.step) * elapsed) / job.step));
+}
+
+/** "step 120/512", or "step 120, 14s/35s" for a job bounded by time alone (its step count is not known ahead). */
+function stepText(job: JobView): string {
+  if (job.timeBudgetS !== null) return `step ${job.step}, ${fmtTime(job.trainSeconds)}/${fmtTime(job.timeBudgetS)}`;
+  return `step ${job.step}/${job.totalSteps}`;
+}
+
+/** Share of the job done, in [0, 1]. */
+function jobShare(job: JobView): number {
+  if (job.timeBudgetS !== null) return job.timeBudgetS > 0 ? Math.min(1, job.trainSeconds / job.timeBudgetS) : 0;
+  return job.totalSteps > 0 ? Math.min(1, job.step / job.totalSteps) : 0;
 }
 
 class Counter {
@@ -81,7 +99,7 @@ export class LogProgress implements ProgressSink {
     const last = this.lastLine.get(job.id) ?? 0;
     if (Date.now() - last < this.everySeconds * 1000) return;
     this.lastLine.set(job.id, Date.now());
-    this.write(`[job ${job.id}] step ${job.step}/${job.totalSteps} loss ${job.loss?.toFixed(4) ?? '?'} eta ${jobEta(job)}`);
+    this.write(`[job ${job.id}] ${stepText(job)} loss ${job.loss?.toFixed(4) ?? '?'} eta ${jobEta(job)}`);
   }
   ended(job: JobView, status: JobStatus, detail: string, willRetry = false): void {
     this.counter.record(job, status, willRetry);
@@ -154,8 +172,8 @@ export class TerminalProgress implements ProgressSink {
     const bar = '#'.repeat(Math.round(share * width)).padEnd(width, '.');
     const lines = [`[${bar}] ${c.finished}/${c.toRun} jobs, ${fmtTime((Date.now() - c.startedAt) / 1000)} elapsed, eta ${c.eta(this.running.size)}`];
     for (const job of this.running.values()) {
-      const pct = job.totalSteps > 0 ? Math.floor((100 * job.step) / job.totalSteps) : 0;
-      lines.push(`  job ${job.id} ${job.label}  step ${job.step}/${job.totalSteps} (${pct}%)  loss ${job.loss?.toFixed(4) ?? '-'}  eta ${jobEta(job)}`);
+      const pct = Math.floor(100 * jobShare(job));
+      lines.push(`  job ${job.id} ${job.label}  ${stepText(job)} (${pct}%)  loss ${job.loss?.toFixed(4) ?? '-'}  eta ${jobEta(job)}`);
     }
     this.out.write(lines.join('\n') + '\n');
     this.drawnLines = lines.length;

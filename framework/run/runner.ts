@@ -319,7 +319,12 @@ export class Sweep {
   ): Promise<{ status: AttemptStatus; retryable: boolean }> {
     const { store, executor, progress } = this.options;
     const jobId = row.id;
-    const view: JobView = { id: jobId, label: labelsText(job.labels), step: 0, totalSteps: this.options.plannedSteps(job.config), startedAt: Date.now(), loss: null };
+    const t = job.config.train;
+    const timeOnly = t.time_budget_s != null && t.steps == null && t.samples == null && t.epochs == null;
+    const view: JobView = {
+      id: jobId, label: labelsText(job.labels), step: 0, totalSteps: this.options.plannedSteps(job.config),
+      timeBudgetS: timeOnly ? t.time_budget_s : null, trainSeconds: 0, startedAt: Date.now(), loss: null,
+    };
     progress.started(view, attempt);
 
     let buffer: MetricPoint[] = [];
@@ -368,6 +373,7 @@ export class Sweep {
         lastElapsed = m.metrics.elapsed_seconds ?? lastElapsed;
         for (const [name, value] of Object.entries(m.metrics)) buffer.push({ step: m.step, name, value, elapsed_seconds: lastElapsed });
         view.step = m.step;
+        view.trainSeconds = lastElapsed;
         view.loss = m.metrics.loss ?? view.loss;
         progress.step(view);
       } else if (m.type === 'eval') {
