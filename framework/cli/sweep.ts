@@ -25,6 +25,8 @@ const USAGE = `usage: npm run sweep -- SPEC.yaml [options]
   --job-timeout SECONDS  stop and fail a job that runs longer
   --wait                 wait for jobs another live sweep of this experiment runs (and run those it leaves not
                          done) instead of exiting with code 3 without them
+  --no-copy              train every job, even one whose identical job (same config) another experiment in the
+                         database has done (by default its record is copied: one training per config)
   --plain                plain log lines even on a terminal
   --executor NAME        where jobs run: ${EXECUTOR_NAMES.join(', ')} (default local)
   --redis URL            bullmq: the Redis server, e.g. redis://127.0.0.1:6379
@@ -39,6 +41,7 @@ const args = parseCli('sweep', USAGE, {
   retries: { type: 'string' },
   'job-timeout': { type: 'string' },
   wait: { type: 'boolean' },
+  'no-copy': { type: 'boolean' },
   plain: { type: 'boolean' },
   executor: { type: 'string' },
   redis: { type: 'string' },
@@ -119,6 +122,7 @@ const sweep = new Sweep({
   retries,
   jobTimeoutSeconds: jobTimeout,
   wait: args.values.wait ?? false,
+  noCopy: args.values['no-copy'] ?? false,
   gitCommit: gitCommit(),
   plannedSteps: (config) => estimateTrainCost(config).steps,
   // Checkpoints live beside the database, one folder per job (by config hash).
@@ -146,6 +150,7 @@ await executor.close?.();
 store.close();
 console.log(
   `${spec.name}: ${summary.done} done, ${summary.failed} failed, ${summary.interrupted} interrupted, ${summary.alreadyDone} already done before` +
+    `${summary.copied ? `, ${summary.copied} copied from identical jobs of other experiments` : ''}` +
     `${summary.doneElsewhere ? `, ${summary.doneElsewhere} done by another sweep` : ''}` +
     `${summary.busyElsewhere ? `, ${summary.busyElsewhere} not done: left to another live sweep` : ''} (database ${args.values.db ?? DEFAULT_DB})`,
 );

@@ -32,6 +32,9 @@ export interface SweepOptions {
   plannedSteps: (config: TrainConfig) => number;
   /** Jobs left running by another live sweep: wait for them (and run those it abandons) instead of ending without them. */
   wait?: boolean;
+  /** Train every job, even one whose identical job (same config hash) another experiment in the database has done;
+   * by default that job's record is copied instead. */
+  noCopy?: boolean;
   /** Folder for per-job checkpoints (<root>/<config hash>/); null keeps none (and evaluation-only jobs cannot run). */
   checkpointRoot: string | null;
 }
@@ -48,6 +51,8 @@ export interface SweepSummary {
   experimentId: number;
   total: number;
   alreadyDone: number;
+  /** Jobs done by copying an identical job of another experiment (ResultStore.copyIdenticalJob). */
+  copied: number;
   done: number;
   failed: number;
   interrupted: number;
@@ -97,7 +102,7 @@ export class Sweep {
 
   async run(experiment: SweepExperiment, jobs: Job[]): Promise<SweepSummary> {
     const { store, progress } = this.options;
-    const summary: SweepSummary = { experimentId: -1, total: jobs.length, alreadyDone: 0, done: 0, failed: 0, interrupted: 0, busyElsewhere: 0, doneElsewhere: 0, fatal: null };
+    const summary: SweepSummary = { experimentId: -1, total: jobs.length, alreadyDone: 0, copied: 0, done: 0, failed: 0, interrupted: 0, busyElsewhere: 0, doneElsewhere: 0, fatal: null };
     this.guard(() => {
       summary.experimentId = store.upsertExperiment({
         name: experiment.name,
@@ -160,17 +165,35 @@ export class Sweep {
       this.storeFailed(err);
       return only ?? left;
     }
+    const copiedNow = new Set<number>();
+    if (first && !this.options.noCopy) {
+      // One training per config in a database: a job another experiment has already trained identically (the suite's
+      // shared cells, the Table 8 baselines) takes that job's record instead of training again.
+      try {
+        rows = rows.map((row) => {
+          const from = row.status === 'pending' ? store.copyIdenticalJob(row.id) : null;
+          if (from === null) return row;
+          copiedNow.add(row.id);
+          return store.job(row.id);
+        });
+      } catch (err) {
+        this.storeFailed(err);
+        return left;
+      }
+    }
     const toRun: { job: Job; row: JobRow; index: number }[] = [];
     rows.forEach((row, index) => {
       if (only && !only.has(index)) return;
       if (row.status === 'done') {
-        if (first) summary.alreadyDone++;
+        if (copiedNow.has(row.id)) summary.copied++;
+        else if (first) summary.alreadyDone++;
         else summary.doneElsewhere++;
       } else if (row.status === 'running') left.set(index, row.id);
       else toRun.push({ job: jobs[index], row, index });
     });
     if (first) {
       progress.planned(jobs.length, toRun.length, summary.alreadyDone);
+      if (summary.copied > 0) progress.log(`${summary.copied} jobs copied from identical jobs (same config) of other experiments in the database, not trained again (--no-copy trains them)`);
       if (left.size > 0) progress.log(`${left.size} jobs are running in another live sweep and are left to it${this.options.wait ? ' (--wait: waiting for them)' : ''}`);
     } else if (toRun.length > 0) {
       progress.log(`--wait: ${toRun.length} jobs the other sweep left not done are run here`);

@@ -334,6 +334,38 @@ export class ResultStore {
     }).immediate();
   }
 
+  /**
+   * Marks a pending job done with what an identical job of another experiment recorded (same config hash, so the
+   * same training: results, curve, artifacts, log lines and provenance are copied, and copied_from_job_id names it).
+   * Only a training job that never started in this database qualifies. Returns the copied job's id, or null when there
+   * is none (or this job is no longer pending).
+   */
+  copyIdenticalJob(jobId: number): number | null {
+    return this.db.transaction(() => {
+      const target = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(jobId) as JobRow | undefined;
+      if (!target || target.status !== 'pending' || target.attempts !== 0 || target.source_job_id !== null) return null;
+      const source = this.db
+        .prepare(
+          `SELECT * FROM jobs WHERE config_hash = ? AND status = 'done' AND source_job_id IS NULL AND experiment_id != ?
+           ORDER BY id LIMIT 1`,
+        )
+        .get(target.config_hash, target.experiment_id) as JobRow | undefined;
+      if (!source) return null;
+      this.db
+        .prepare(
+          `UPDATE jobs SET status = 'done', started_at = ?, ended_at = ?, backend = ?, device = ?, git_commit = ?, host = ?,
+             last_step = ?, resumed_from_step = ?, copied_from_job_id = ? WHERE id = ?`,
+        )
+        .run(source.started_at, source.ended_at, source.backend, source.device, source.git_commit, source.host, source.last_step, source.resumed_from_step, source.id, jobId);
+      for (const table of ['results (job_id, name, value) SELECT ?, name, value FROM results', 'artifacts (job_id, name, path) SELECT ?, name, path FROM artifacts',
+        'metrics (job_id, step, name, value, elapsed_seconds) SELECT ?, step, name, value, elapsed_seconds FROM metrics',
+        'job_logs (job_id, seq, at, message) SELECT ?, seq, at, message FROM job_logs']) {
+        this.db.prepare(`INSERT INTO ${table} WHERE job_id = ?`).run(jobId, source.id);
+      }
+      return source.id;
+    }).immediate();
+  }
+
   /** Extends the lease of these jobs by LEASE_SECONDS from now, in one transaction. Returns the ids that are no longer
    * owned by `owner` (taken over after the lease expired, or ended): their owner must stop them and write nothing. */
   renewLeases(owner: JobOwner, jobIds: readonly number[]): number[] {

@@ -5,7 +5,8 @@
  * Tables a user can rely on (documented in docs/database.md):
  *   experiments(id, name, description, spec_path, spec_yaml, spec_resolved, created_at, updated_at)
  *   jobs(id, experiment_id, cell_index, config, config_hash, labels, seed, status, attempts, started_at, ended_at,
- *        heartbeat_at, host, pid, backend, device, git_commit, error, last_step, source_job_id, pid_started, lease_until)
+ *        heartbeat_at, host, pid, backend, device, git_commit, error, last_step, source_job_id, pid_started, lease_until,
+ *        resumed_from_step, copied_from_job_id)
  *   metrics(job_id, step, name, value, elapsed_seconds)      -- curves, per step (training and evaluation)
  *   results(job_id, name, value)                             -- final numbers
  *   artifacts(job_id, name, path)                            -- files a job left behind (checkpoints)
@@ -93,6 +94,11 @@ export const MIGRATIONS: readonly string[] = [
   // points up to that step from the attempt that saved the state.
   `
   ALTER TABLE jobs ADD COLUMN resumed_from_step INTEGER;
+  `,
+  // 6: a job done by copying what an identical job (same config hash) of another experiment recorded, instead of
+  // training again (ResultStore.copyIdenticalJob).
+  `
+  ALTER TABLE jobs ADD COLUMN copied_from_job_id INTEGER REFERENCES jobs(id);
   `,
 ];
 

@@ -75,6 +75,8 @@ export interface JobRow {
   lease_until: string | null;
   /** The step of the mid-training resume state the last attempt went on from; null when it started from step 0. */
   resumed_from_step: number | null;
+  /** Done without training: what this identical job (same config hash) of another experiment recorded was copied. */
+  copied_from_job_id: number | null;
 }
 
 /** One line of job_logs: a log line of the trainer, as the coordinator received it. */
