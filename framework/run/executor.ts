@@ -14,7 +14,6 @@ export type JobOutcome =
   /** Stopped through the abort signal (timeout or Ctrl-C); the reason is the signal's. */
   | { kind: 'aborted'; reason: string };
 
-/** Besides the config: where the job saves its checkpoints, or (evaluation only) which checkpoint it evaluates. */
 /**
  * The abort reason of a job stopped for running past --job-timeout. Executors give it a short grace before killing:
  * a job past its limit is most likely hung (a blocked event loop cannot even save its state), while a user's stop or a
@@ -27,6 +26,7 @@ export class JobTimedOut {
   }
 }
 
+/** Besides the config: where the job saves its checkpoints, or (evaluation only) which checkpoint it evaluates. */
 export interface JobExtras {
   checkpointDir?: string;
   evaluateCheckpoint?: string;

@@ -7,31 +7,28 @@
  * separates the classes: top-1 and top-5 both need the figure, and several figures differ only in outline detail
  * (circle / hexagon, ring / frame, cross / saltire) at 4x4-pixel patches.
  */
-import type { Dataset, Example, Split } from './dataset.js';
+import type { Dataset, Example } from './dataset.js';
 import { deriveSeed, makeRng } from '../random.js';
-import { checkImageSize, checkIndex, checkSplitSizes } from './checks.js';
-import { COLOUR_NAMES, POSITIONS, SIZES, drawFigure, type FigureParams } from './shapes.js';
+import { COLOUR_NAMES, POSITIONS, SIZES, article, drawFigure, generatedDataset, insideShape, type FigureParams } from './shapes.js';
 
 const SQRT_HALF = Math.SQRT1_2;
 const STAR_INNER = 0.45;
 const STAR_POINT = (2 * Math.PI) / 5;
 
-/** Inside tests in units of the radius around the figure's centre (u right, v down). */
+/** Inside tests in units of the radius around the figure's centre (u right, v down); the five of 'shapes' as there. */
 const GLYPHS: Record<string, (u: number, v: number) => boolean> = {
-  circle: (u, v) => u * u + v * v <= 1,
-  ring: (u, v) => {
-    const r2 = u * u + v * v;
-    return r2 <= 1 && r2 >= 0.25;
-  },
-  square: (u, v) => Math.abs(u) <= 0.82 && Math.abs(v) <= 0.82,
+  circle: (u, v) => insideShape('circle', u, v),
+  ring: (u, v) => insideShape('ring', u, v),
+  square: (u, v) => insideShape('square', u, v),
   frame: (u, v) => {
     const m = Math.max(Math.abs(u), Math.abs(v));
     return m <= 0.82 && m >= 0.45;
   },
-  triangle: (u, v) => v >= -0.9 && v <= 0.8 && Math.abs(u) <= (v + 0.9) / 1.7,
+  triangle: (u, v) => insideShape('triangle', u, v),
   diamond: (u, v) => Math.abs(u) + Math.abs(v) <= 1,
-  cross: (u, v) => bars(Math.abs(u), Math.abs(v)),
-  saltire: (u, v) => bars(Math.abs((u + v) * SQRT_HALF), Math.abs((u - v) * SQRT_HALF)),
+  cross: (u, v) => insideShape('cross', u, v),
+  // The cross turned by 45 degrees.
+  saltire: (u, v) => insideShape('cross', (u + v) * SQRT_HALF, (u - v) * SQRT_HALF),
   star: (u, v) => {
     // Fold the angle (from straight up) into one point's half-sector, then test against the edge from the point's
     // tip (radius 1, angle 0) to the inner corner (radius STAR_INNER, half a sector away).
@@ -62,10 +59,6 @@ const GLYPHS: Record<string, (u: number, v: number) => boolean> = {
   crescent: (u, v) => u * u + v * v <= 1 && (u - 0.5) * (u - 0.5) + v * v >= 0.64,
 };
 
-function bars(a: number, b: number): boolean {
-  return (a <= 0.3 && b <= 1) || (b <= 0.3 && a <= 1);
-}
-
 export const GLYPH_NAMES = Object.keys(GLYPHS);
 const FAINT_SHARE = 0.2;
 const FAINT_OPACITY = 0.15;
@@ -77,18 +70,16 @@ const FAINT_OPACITY = 0.15;
  */
 export function glyphsCaption(p: FigureParams, pick: number): string {
   const { shape, colour, size } = p;
-  const an = (w: string) => (/^[aeiou]/.test(w) ? 'an' : 'a');
   const templates: (() => string)[] = [
-    () => `${an(colour)} ${colour} ${shape}`,
-    () => `a photo of ${an(colour)} ${colour} ${shape}`,
-    () => `${an(shape)} ${shape} in ${colour}`,
-    () => `${an(colour)} ${colour} ${shape} on a dark background`,
-    () => `a picture of ${an(shape)} ${shape}`,
-    () => `${an(size)} ${size} ${colour} ${shape}`,
+    () => `${article(colour)} ${colour} ${shape}`,
+    () => `a photo of ${article(colour)} ${colour} ${shape}`,
+    () => `${article(shape)} ${shape} in ${colour}`,
+    () => `${article(colour)} ${colour} ${shape} on a dark background`,
+    () => `a picture of ${article(shape)} ${shape}`,
+    () => `${article(size)} ${size} ${colour} ${shape}`,
   ];
   return templates[Math.floor(pick * templates.length)]();
 }
-export const GLYPHS_TEMPLATES = ['a photo of a {}.', 'a {}.', 'a picture of the {}.', 'an image showing a {}.', 'a {} shape.'];
 
 /**
  * Example `index` of a split: a pure function of (seed, split, index, imageSize, faint). `faint` ('glyphs-faint'):
@@ -113,25 +104,8 @@ export function glyphsExample(seed: number, split: 'train' | 'eval', index: numb
   return { image, caption, label: glyph };
 }
 
-function glyphsSplit(seed: number, split: 'train' | 'eval', size: number, imageSize: number, faint: boolean): Split {
-  return {
-    size,
-    get(index: number): Example {
-      checkIndex(`glyphs ${split}`, index, size);
-      return glyphsExample(seed, split, index, imageSize, faint);
-    },
-  };
-}
-
 export function glyphsDataset(seed: number, trainSize: number, evalSize: number, imageSize: number, faint = false): Dataset {
-  checkImageSize(imageSize);
-  checkSplitSizes(trainSize, evalSize);
-  return {
-    name: faint ? 'glyphs-faint' : 'glyphs',
-    imageSize,
-    train: glyphsSplit(seed, 'train', trainSize, imageSize, faint),
-    eval: glyphsSplit(seed, 'eval', evalSize, imageSize, faint),
-    classNames: GLYPH_NAMES,
-    templates: GLYPHS_TEMPLATES,
-  };
+  return generatedDataset(faint ? 'glyphs-faint' : 'glyphs', imageSize, trainSize, evalSize, GLYPH_NAMES, (split, index) =>
+    glyphsExample(seed, split, index, imageSize, faint),
+  );
 }

@@ -64,8 +64,8 @@ export interface ShapeParams extends FigureParams {
   shape: ShapeName;
 }
 
-/** Is (u, v), in units of the radius around the shape's centre (v down), inside the shape? */
-function inside(shape: ShapeName, u: number, v: number): boolean {
+/** Is (u, v), in units of the radius around the shape's centre (v down), inside the shape? (glyphs.ts reuses them.) */
+export function insideShape(shape: ShapeName, u: number, v: number): boolean {
   const au = Math.abs(u);
   const av = Math.abs(v);
   switch (shape) {
@@ -85,7 +85,7 @@ function inside(shape: ShapeName, u: number, v: number): boolean {
   }
 }
 
-function article(word: string): string {
+export function article(word: string): string {
   return /^[aeiou]/.test(word) ? 'an' : 'a';
 }
 
@@ -121,7 +121,7 @@ export function shapesCaption(p: FigureParams, pick: number, pick2: number): str
  * keeps small shapes readable at S = 16.
  */
 export function drawShape(p: ShapeParams, imageSize: number, rng: () => number): Float32Array {
-  return drawFigure((u, v) => inside(p.shape, u, v), p, imageSize, rng);
+  return drawFigure((u, v) => insideShape(p.shape, u, v), p, imageSize, rng);
 }
 
 /**
@@ -186,25 +186,30 @@ export function shapesExample(seed: number, split: 'train' | 'eval', index: numb
   return { image, caption, label: colourIdx * SHAPES.length + shapeIdx };
 }
 
-function shapesSplit(seed: number, split: 'train' | 'eval', size: number, imageSize: number): Split {
-  return {
+/**
+ * A synthetic dataset whose example `index` of a split is computed on demand by `example` (shapes, glyphs), so a split
+ * of any size costs nothing until it is read.
+ */
+export function generatedDataset(
+  name: string,
+  imageSize: number,
+  trainSize: number,
+  evalSize: number,
+  classNames: string[],
+  example: (split: 'train' | 'eval', index: number) => Example,
+): Dataset {
+  checkImageSize(imageSize);
+  checkSplitSizes(trainSize, evalSize);
+  const split = (which: 'train' | 'eval', size: number): Split => ({
     size,
     get(index: number): Example {
-      checkIndex(`shapes ${split}`, index, size);
-      return shapesExample(seed, split, index, imageSize);
+      checkIndex(`${name} ${which}`, index, size);
+      return example(which, index);
     },
-  };
+  });
+  return { name, imageSize, train: split('train', trainSize), eval: split('eval', evalSize), classNames, templates: SHAPES_TEMPLATES };
 }
 
 export function shapesDataset(seed: number, trainSize: number, evalSize: number, imageSize: number): Dataset {
-  checkImageSize(imageSize);
-  checkSplitSizes(trainSize, evalSize);
-  return {
-    name: 'shapes',
-    imageSize,
-    train: shapesSplit(seed, 'train', trainSize, imageSize),
-    eval: shapesSplit(seed, 'eval', evalSize, imageSize),
-    classNames: SHAPES_CLASS_NAMES,
-    templates: SHAPES_TEMPLATES,
-  };
+  return generatedDataset('shapes', imageSize, trainSize, evalSize, SHAPES_CLASS_NAMES, (split, index) => shapesExample(seed, split, index, imageSize));
 }
