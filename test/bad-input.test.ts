@@ -164,3 +164,31 @@ test('bad input: the disk fills up during a sweep; what was recorded stays intac
   assert.deepEqual(d.prepare("SELECT * FROM jobs WHERE status = 'done'").all(), doneBefore);
   d.close();
 });
+
+test('bad input: bench flags are checked, and --set reaches the benchmarked config', () => {
+  const unknown = runCli('bench', ['--stpes', '3']);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /Unknown option '--stpes'[\s\S]*usage: npm run bench/);
+  const badSet = runCli('bench', ['--set', 'model.image.patchsize=8']);
+  assert.equal(badSet.status, 2);
+  assert.match(badSet.stderr, /unknown config field "model\.image\.patchsize" \(did you mean "model\.image\.patch_size"\?\)/);
+  const badValue = runCli('bench', ['--set', 'model.image.patch_size=0']);
+  assert.equal(badValue.status, 2);
+  assert.match(badValue.stderr, /model\.image\.patch_size/);
+  const help = runCli('bench', ['--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /--set PATH=VALUE/);
+  // One timed step per ratio, no overhead jobs: the FLOPs per step show which config was benchmarked.
+  const quick = ['--preset', 'tiny', '--batch', '8', '--steps', '1', '--warmup', '0', '--block', '1', '--no-overhead', '--json', '--set', 'data.image_size=16'];
+  const flops = (extra: string[]) => {
+    const run = runCli('bench', [...quick, ...extra]);
+    assert.equal(run.status, 0, run.stderr);
+    const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { preset: string; batch_size: number; flops_per_step: Record<string, number> };
+    assert.equal(out.preset, 'tiny');
+    assert.equal(out.batch_size, 8);
+    return out.flops_per_step['0']!;
+  };
+  const patch4 = flops([]);
+  const patch8 = flops(['--set', 'model.image.patch_size=8']);
+  assert.ok(patch8 < patch4, `4 patches of 8x8 should cost less than 16 of 4x4: ${patch8} vs ${patch4} FLOPs per step`);
+});

@@ -19,7 +19,7 @@ export function writeFiles(files: Record<string, string>): string {
 }
 
 /** Runs `npm run <script> -- args` the way a user does (through tsx), from the repository root. */
-export function runCli(script: 'sweep' | 'status' | 'query' | 'report', args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
+export function runCli(script: 'sweep' | 'status' | 'query' | 'report' | 'bench', args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, `framework/cli/${script}.ts`), ...args], {
     cwd: ROOT,
     encoding: 'utf8',

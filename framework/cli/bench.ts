@@ -1,21 +1,40 @@
 /**
- * npm run bench [-- --json] [--steps N] [--block K] [--backend B] [--preset P] [--batch N] [--no-overhead]: median training-step
- * time of the DEFAULTS config (the reference step; --preset and --batch change the model and batch) on a synthetic
- * batch at image mask 0, 0.5 and 0.75, the ratio to mask 0, analytic FLOPs per step, achieved
- * GFLOP/s, the GFLOP/s of one large plain 2-D matMul on the same backend, and the sweep overhead per job (real
- * one-step jobs in child processes: wall time minus training and evaluation). Needs no dataset.
+ * npm run bench [-- options]: median training-step time of the DEFAULTS config (the reference step; --preset, --batch
+ * and --set change it) on a synthetic batch at image mask 0, 0.5 and 0.75, the ratio to mask 0, analytic FLOPs per
+ * step, achieved GFLOP/s, the GFLOP/s of one large plain 2-D matMul on the same backend, and the sweep overhead per job
+ * (real one-step jobs in child processes: wall time minus training and evaluation). Needs no dataset.
  */
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULTS, PRESET_NAMES, estimateTrainCost, loadTrainer, makeRng, resolveConfig, type AdamW, type BackendName, type Engine, type Example, type TrainConfig } from '../../models/index.js';
+import { DEFAULTS, PRESET_NAMES, deepMerge, estimateTrainCost, loadTrainer, makeRng, resolveConfig, type AdamW, type BackendName, type Engine, type Example, type TrainConfig } from '../../models/index.js';
 import { measureOverhead } from '../run/measure-overhead.js';
+import { SpecError } from '../spec/spec-error.js';
+import { configFromSetFlags } from '../spec/load-spec.js';
+import { EXIT, fail, intFlag, parseCli } from './common.js';
 
 const RATIOS = [0, 0.5, 0.75];
 const { buildModel, buildTrainBatch, countGpuCalls, createEngine, selectBackend, trainStep } = await loadTrainer();
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
+const USAGE = `usage: npm run bench [-- options]
+
+  --preset P          model preset (default ${DEFAULTS.model.preset}; ${PRESET_NAMES.join(', ')})
+  --batch N           batch size (default ${DEFAULTS.train.batch_size})
+  --set PATH=VALUE    any other config field, as in sweep, e.g. --set model.image.patch_size=8 (repeatable)
+  --backend B         backend (default ${DEFAULTS.backend})
+  --steps N           timed steps per mask ratio (default 7)
+  --warmup N          untimed steps per ratio first (default 2)
+  --block K           consecutive steps per turn of a ratio, the first untimed (default 4; 1: single interleaved steps)
+  --no-overhead       skip the sweep-overhead measurement (three one-step jobs)
+  --json              one JSON object instead of lines`;
+
+const args = parseCli('bench', USAGE, {
+  preset: { type: 'string' }, batch: { type: 'string' }, set: { type: 'string', multiple: true }, backend: { type: 'string' },
+  steps: { type: 'string' }, warmup: { type: 'string' }, block: { type: 'string' }, 'no-overhead': { type: 'boolean' }, json: { type: 'boolean' },
+});
+if (args.values.help) {
+  console.log(USAGE);
+  process.exit(EXIT.ok);
 }
+if (args.positionals.length > 0) fail(`bench: unexpected argument "${args.positionals[0]}"\n\n${USAGE}`, EXIT.invalid);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -110,14 +129,30 @@ async function matmulGflops(): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const json = process.argv.includes('--json');
-  const steps = Number(arg('--steps') ?? 7);
-  const warmup = Number(arg('--warmup') ?? 2);
-  const backendName = (arg('--backend') ?? DEFAULTS.backend) as BackendName;
-  const preset = arg('--preset') ?? DEFAULTS.model.preset;
-  const batchSize = Number(arg('--batch') ?? DEFAULTS.train.batch_size);
-  if (!PRESET_NAMES.includes(preset)) throw new Error(`--preset: unknown preset "${preset}"; known presets: ${PRESET_NAMES.join(', ')}`);
-  if (!Number.isInteger(batchSize) || batchSize < 2) throw new Error(`--batch: expected an integer of at least 2, got "${arg('--batch')}"`);
+  const json = args.values.json ?? false;
+  const steps = intFlag('steps', args.values.steps, 7, 1);
+  const warmup = intFlag('warmup', args.values.warmup, 2, 0);
+  const block = intFlag('block', args.values.block, 4, 1);
+  const backendName = (args.values.backend ?? DEFAULTS.backend) as BackendName;
+  if (args.values.preset !== undefined && !PRESET_NAMES.includes(args.values.preset)) {
+    fail(`--preset: found "${args.values.preset}"; allowed: ${PRESET_NAMES.join(', ')}`, EXIT.invalid);
+  }
+  let overrides;
+  try {
+    overrides = configFromSetFlags(args.values.set ?? []);
+  } catch (err) {
+    if (err instanceof SpecError) fail(`bench: ${err.message}`, EXIT.invalid);
+    throw err;
+  }
+  // --preset and --batch, where given, win over --set; the mask ratio is the benchmark's own.
+  const shared = deepMerge(overrides, {
+    backend: backendName,
+    ...(args.values.preset !== undefined ? { model: { preset: args.values.preset } } : {}),
+    ...(args.values.batch !== undefined ? { train: { batch_size: intFlag('batch', args.values.batch, 0, 2) } } : {}),
+  });
+  const reference = resolveConfig(shared);
+  const preset = reference.model.preset;
+  const batchSize = reference.train.batch_size;
   const info = await selectBackend(backendName, (m) => console.error(m));
   const stepSecondsByRatio: Record<string, number> = {};
   const cpuSecondsByRatio: Record<string, number> = {};
@@ -128,10 +163,8 @@ async function main(): Promise<void> {
   // alike and the ratios stay comparable. Each turn is a block of consecutive steps of one ratio whose first step is
   // not timed: a sweep job runs its steps back to back with its own model in the caches, while the first step after
   // another ratio's starts cold (at mask 0.75 ~4 ms of an ~85 ms step here). --block 1 times single interleaved steps.
-  const block = Number(arg('--block') ?? 4);
-  if (!Number.isInteger(block) || block < 1) throw new Error(`--block: expected an integer of at least 1, got "${arg('--block')}"`);
   const runners = RATIOS.map(
-    (r) => new Runner(resolveConfig({ backend: backendName, model: { preset }, train: { batch_size: batchSize }, mask: { image_ratio: r } })),
+    (r) => new Runner(resolveConfig(deepMerge(shared, { mask: { image_ratio: r } }))),
   );
   for (let i = 0; i < warmup; i++) for (const runner of runners) await runner.step(false);
   // On webgpu: what one step after the first asks of the device (dispatches, submits, buffers created), its read-back
@@ -169,7 +202,7 @@ async function main(): Promise<void> {
   const ratios = Object.fromEntries(RATIOS.map((r) => [String(r), stepSecondsByRatio[String(r)] / stepSecondsByRatio['0']]));
   const cpuRatios = Object.fromEntries(RATIOS.map((r) => [String(r), cpuSecondsByRatio[String(r)] / cpuSecondsByRatio['0']]));
   // Sweep overhead: what a job costs outside training and evaluation (process, backend, data, model, result writing).
-  const overhead = process.argv.includes('--no-overhead') ? [] : await measureOverhead(3);
+  const overhead = args.values['no-overhead'] ? [] : await measureOverhead(3);
   const overheadMedian = overhead.length ? median(overhead.map((o) => o.overhead_seconds)) : null;
   if (json) {
     console.log(JSON.stringify({ backend: info.backend, device: info.device, engine, preset, batch_size: batchSize, step_seconds: stepSecondsByRatio, enqueue_seconds: enqueueSecondsByRatio, ratio_to_mask0: ratios, cpu_step_seconds: cpuSecondsByRatio, cpu_ratio_to_mask0: cpuRatios, flops_per_step: flopsPerStep, achieved_gflops: gflops, matmul_gflops: mm, ...(gpuCalls ? { gpu_calls_per_step: gpuCalls } : {}), steps, warmup, block, job_overhead_seconds: overheadMedian, job_overhead_samples: overhead }));

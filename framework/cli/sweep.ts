@@ -5,6 +5,7 @@ import { checkConfig, estimateTrainCost } from '../../models/index.js';
 import { expandGrid } from '../grid/expand.js';
 import { preflightData } from '../grid/preflight.js';
 import type { Job } from '../grid/job.js';
+import { SelectionError, selectJobs } from '../grid/select-jobs.js';
 import { createExecutor, EXECUTOR_NAMES, type ExecutorName } from '../run/create-executor.js';
 import { LogProgress, TerminalProgress } from '../run/progress.js';
 import { Sweep } from '../run/runner.js';
@@ -25,6 +26,9 @@ const USAGE = `usage: npm run sweep -- SPEC.yaml [options]
   --job-timeout SECONDS  stop and fail a job that runs longer
   --wait                 wait for jobs another live sweep of this experiment runs (and run those it leaves not
                          done) instead of exiting with code 3 without them
+  --rerun AXIS=LABEL[,AXIS=LABEL...]
+                         run the matching jobs again from scratch even if done (their records are replaced), e.g.
+                         --rerun mask.image_ratio=0.5,seed=1 after a run disturbed by other load (repeatable)
   --no-copy              train every job, even one whose identical job (same config) another experiment in the
                          database has done (by default its record is copied: one training per config)
   --plain                plain log lines even on a terminal
@@ -42,6 +46,7 @@ const args = parseCli('sweep', USAGE, {
   'job-timeout': { type: 'string' },
   wait: { type: 'boolean' },
   'no-copy': { type: 'boolean' },
+  rerun: { type: 'string', multiple: true },
   plain: { type: 'boolean' },
   executor: { type: 'string' },
   redis: { type: 'string' },
@@ -68,6 +73,14 @@ try {
     const n = err.problems.length;
     fail(`Invalid spec: ${n} problem${n === 1 ? '' : 's'}; nothing was run or recorded.\n${err.message}`, EXIT.invalid);
   }
+  throw err;
+}
+
+let rerun: Set<number>;
+try {
+  rerun = new Set(selectJobs(jobs, args.values.rerun ?? []));
+} catch (err) {
+  if (err instanceof SelectionError) fail(`${err.message}; nothing was run or recorded.`, EXIT.invalid);
   throw err;
 }
 
@@ -123,6 +136,7 @@ const sweep = new Sweep({
   jobTimeoutSeconds: jobTimeout,
   wait: args.values.wait ?? false,
   noCopy: args.values['no-copy'] ?? false,
+  rerun,
   gitCommit: gitCommit(),
   plannedSteps: (config) => estimateTrainCost(config).steps,
   // Checkpoints live beside the database, one folder per job (by config hash).

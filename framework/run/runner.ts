@@ -37,6 +37,9 @@ export interface SweepOptions {
   noCopy?: boolean;
   /** Folder for per-job checkpoints (<root>/<config hash>/); null keeps none (and evaluation-only jobs cannot run). */
   checkpointRoot: string | null;
+  /** Grid positions of jobs to run again from scratch even if done (`--rerun`), with the evaluation-only jobs that
+   * evaluate their weights; never copied from another experiment. */
+  rerun?: ReadonlySet<number>;
 }
 
 export interface SweepExperiment {
@@ -165,13 +168,23 @@ export class Sweep {
       this.storeFailed(err);
       return only ?? left;
     }
+    let rerunIds = new Set<number>();
+    if (first && this.options.rerun?.size) {
+      try {
+        rerunIds = this.resetForRerun(rows);
+        rows = rows.map((row) => store.job(row.id));
+      } catch (err) {
+        this.storeFailed(err);
+        return left;
+      }
+    }
     const copiedNow = new Set<number>();
     if (first && !this.options.noCopy) {
       // One training per config in a database: a job another experiment has already trained identically (the suite's
       // shared cells, the Table 8 baselines) takes that job's record instead of training again.
       try {
         rows = rows.map((row) => {
-          const from = row.status === 'pending' ? store.copyIdenticalJob(row.id) : null;
+          const from = row.status === 'pending' && !rerunIds.has(row.id) ? store.copyIdenticalJob(row.id) : null;
           if (from === null) return row;
           copiedNow.add(row.id);
           return store.job(row.id);
@@ -269,6 +282,26 @@ export class Sweep {
     return this.stopping && status === 'failed' ? 'interrupted' : status;
   }
 
+  /** --rerun: the selected jobs and the evaluation-only jobs of their weights become pending, without their records
+   * or resume states (a rerun starts from scratch). Returns the ids of the jobs reset. */
+  private resetForRerun(rows: JobRow[]): Set<number> {
+    const { store, progress, checkpointRoot } = this.options;
+    const selected = new Set(rows.filter((_, index) => this.options.rerun!.has(index)).map((row) => row.id));
+    const dependents = rows.filter((row) => row.source_job_id !== null && selected.has(row.source_job_id) && !selected.has(row.id));
+    const { reset, running } = store.resetJobs([...selected, ...dependents.map((row) => row.id)]);
+    for (const row of rows) {
+      if (checkpointRoot && row.source_job_id === null && reset.includes(row.id)) {
+        rmSync(resumeDirOf(join(checkpointRoot, row.config_hash)), { recursive: true, force: true });
+      }
+    }
+    progress.log(
+      `--rerun: ${reset.length} jobs made pending again, their results, curves and logs removed` +
+        `${dependents.length ? ` (${dependents.length} of them evaluation-only jobs of the rerun weights)` : ''}` +
+        `${running.length ? `; ${running.length} running in another live sweep are left to it` : ''}`,
+    );
+    return new Set(reset);
+  }
+
   /** What the executor needs besides the config: where to save checkpoints, or which checkpoint to evaluate.
    * A string is the reason an evaluation-only job cannot run. */
   private jobExtras(row: JobRow): JobExtras | string {
@@ -276,7 +309,7 @@ export class Sweep {
     if (row.source_job_id === null) return checkpointRoot ? { checkpointDir: join(checkpointRoot, row.config_hash) } : {};
     const path = store.artifact(row.source_job_id, 'final') ?? store.artifact(row.source_job_id, 'pretrain');
     if (!path || !existsSync(path)) {
-      return `the checkpoint of its training job ${row.source_job_id} is missing (${path ?? 'never saved'}); rerun that job (delete its row or the whole experiment) to evaluate again`;
+      return `the checkpoint of its training job ${row.source_job_id} is missing (${path ?? 'never saved'}); rerun that job (sweep --rerun with its labels) to evaluate again`;
     }
     return { evaluateCheckpoint: path };
   }

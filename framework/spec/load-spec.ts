@@ -316,6 +316,19 @@ function readReport(layer: Layer | null, axes: Axis[], seeds: number[] | null, p
   return { rows, columns, metrics: (raw.metrics as string[] | undefined) ?? DEFAULT_REPORT_METRICS, baseline, paper: (raw.paper as string | undefined) ?? null };
 }
 
+/** A partial config from `--set path=value` flags alone (bench and other commands without a spec), checked as sweep
+ * checks them; a SpecError listing every bad flag otherwise. */
+export function configFromSetFlags(assignments: readonly string[]): PartialTrainConfig {
+  const problems: SpecProblem[] = [];
+  let config: Raw = {};
+  for (const assignment of assignments) {
+    const applied = applySet(assignment, problems);
+    if (applied) config = setPath(config, applied.path, applied.value);
+  }
+  if (problems.length > 0) throw new SpecError(problems);
+  return config as PartialTrainConfig;
+}
+
 function applySet(assignment: string, problems: SpecProblem[]): { path: string; value: unknown; where: Location } | null {
   const where: Location = { file: '(command line)', line: 0, col: 0 };
   const eq = assignment.indexOf('=');

@@ -335,6 +335,36 @@ export class ResultStore {
   }
 
   /**
+   * Makes these jobs pending again, for a rerun (`sweep --rerun`): their results, curve points, artifacts and log
+   * lines are removed in one transaction, so a report shows the cell as pending until the rerun ends, never a mix of
+   * two runs. A job that is running is left as it is. `attempts` is kept: it counts attempts in this database.
+   * Returns the ids reset and those left running.
+   */
+  resetJobs(jobIds: readonly number[]): { reset: number[]; running: number[] } {
+    return this.db.transaction(() => {
+      const reset: number[] = [];
+      const running: number[] = [];
+      for (const id of jobIds) {
+        const job = this.db.prepare('SELECT status FROM jobs WHERE id = ?').get(id) as { status: string } | undefined;
+        if (!job) continue;
+        if (job.status === 'running') {
+          running.push(id);
+          continue;
+        }
+        for (const table of ['results', 'metrics', 'artifacts', 'job_logs']) this.db.prepare(`DELETE FROM ${table} WHERE job_id = ?`).run(id);
+        this.db
+          .prepare(
+            `UPDATE jobs SET status = 'pending', ended_at = NULL, error = NULL, last_step = NULL, resumed_from_step = NULL,
+               copied_from_job_id = NULL WHERE id = ?`,
+          )
+          .run(id);
+        reset.push(id);
+      }
+      return { reset, running };
+    }).immediate();
+  }
+
+  /**
    * Marks a pending job done with what an identical job of another experiment recorded (same config hash, so the
    * same training: results, curve, artifacts, log lines and provenance are copied, and copied_from_job_id names it).
    * Only a training job that never started in this database qualifies. Returns the copied job's id, or null when there
