@@ -11,9 +11,6 @@ import { SpecError } from '../spec/spec-error.js';
 import { configFromSetFlags } from '../spec/load-spec.js';
 import { EXIT, fail, intFlag, parseCli } from './common.js';
 
-const RATIOS = [0, 0.5, 0.75];
-const { buildModel, buildTrainBatch, countGpuCalls, createEngine, selectBackend, trainStep } = await loadTrainer();
-
 const USAGE = `usage: npm run bench [-- options]
 
   --preset P          model preset (default ${DEFAULTS.model.preset}; ${PRESET_NAMES.join(', ')})
@@ -35,6 +32,9 @@ if (args.values.help) {
   process.exit(EXIT.ok);
 }
 if (args.positionals.length > 0) fail(`bench: unexpected argument "${args.positionals[0]}"\n\n${USAGE}`, EXIT.invalid);
+
+const RATIOS = [0, 0.5, 0.75];
+const { buildModel, buildTrainBatch, countGpuCalls, createEngine, selectBackend, trainStep } = await loadTrainer();
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
