@@ -77,6 +77,39 @@ test('sweep --rerun runs the matching jobs again, with the evaluation-only jobs 
   for (const k of [key('0', 'unmasked'), key('0', 'masked')]) assert.deepEqual(after.get(k), before.get(k), `${k} is left as it was`);
 });
 
+test('sweep --rerun makes copies of the rerun jobs in other experiments pending; their next sweep copies the new record', () => {
+  const dir = writeFiles({ 'rerun.yaml': SPEC, 'other.yaml': SPEC.replace('name: rerun', 'name: other').replace('[unmasked, masked]', '[unmasked]') });
+  const db = join(dir, 'r.db');
+  const sweep = (file: string, extra: string[] = []) => {
+    const run = runCli('sweep', [join(dir, file), '--db', db, '--concurrency', '1', ...extra]);
+    assert.equal(run.status, 0, run.stderr);
+    return run.stdout + run.stderr;
+  };
+  sweep('rerun.yaml');
+  assert.match(sweep('other.yaml'), /2 copied from identical jobs/);
+  const d = () => new Database(db, { readonly: true });
+  const copyOf = (ratio: string) => {
+    const db_ = d();
+    const row = db_.prepare(
+      `SELECT c.status, c.copied_from_job_id AS source, c.started_at FROM jobs c JOIN experiments e ON e.id = c.experiment_id
+       WHERE e.name = 'other' AND json_extract(c.labels, '$."mask.image_ratio"') = ?`,
+    ).get(ratio) as { status: string; source: number | null; started_at: string | null };
+    db_.close();
+    return row;
+  };
+  const before = copyOf('0.5');
+  assert.equal(before.status, 'done');
+  const out = sweep('rerun.yaml', ['--rerun', 'mask.image_ratio=0.5,eval.inference=unmasked']);
+  assert.match(out, /1 jobs of other experiments that had copied their records are pending again/);
+  assert.equal(copyOf('0.5').status, 'pending');
+  assert.equal(copyOf('0').status, 'done');
+  assert.match(sweep('other.yaml'), /1 copied from identical jobs/);
+  const after = copyOf('0.5');
+  assert.equal(after.status, 'done');
+  assert.equal(after.source, before.source);
+  assert.ok(after.started_at! > before.started_at!, 'the copy is of the rerun, not of the first run');
+});
+
 test('sweep --rerun with an axis or label the grid lacks changes nothing and lists what it has', () => {
   const dir = writeFiles({ 'rerun.yaml': SPEC });
   const db = join(dir, 'r.db');

@@ -288,7 +288,7 @@ export class Sweep {
     const { store, progress, checkpointRoot } = this.options;
     const selected = new Set(rows.filter((_, index) => this.options.rerun!.has(index)).map((row) => row.id));
     const dependents = rows.filter((row) => row.source_job_id !== null && selected.has(row.source_job_id) && !selected.has(row.id));
-    const { reset, running } = store.resetJobs([...selected, ...dependents.map((row) => row.id)]);
+    const { reset, running, copies } = store.resetJobs([...selected, ...dependents.map((row) => row.id)]);
     for (const row of rows) {
       if (checkpointRoot && row.source_job_id === null && reset.includes(row.id)) {
         rmSync(resumeDirOf(join(checkpointRoot, row.config_hash)), { recursive: true, force: true });
@@ -297,7 +297,8 @@ export class Sweep {
     progress.log(
       `--rerun: ${reset.length} jobs made pending again, their results, curves and logs removed` +
         `${dependents.length ? ` (${dependents.length} of them evaluation-only jobs of the rerun weights)` : ''}` +
-        `${running.length ? `; ${running.length} running in another live sweep are left to it` : ''}`,
+        `${running.length ? `; ${running.length} running in another live sweep are left to it` : ''}` +
+        `${copies.length ? `; ${copies.length} jobs of other experiments that had copied their records are pending again (the next sweep of their experiment copies the new ones)` : ''}`,
     );
     return new Set(reset);
   }

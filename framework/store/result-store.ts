@@ -338,12 +338,24 @@ export class ResultStore {
    * Makes these jobs pending again, for a rerun (`sweep --rerun`): their results, curve points, artifacts and log
    * lines are removed in one transaction, so a report shows the cell as pending until the rerun ends, never a mix of
    * two runs. A job that is running is left as it is. `attempts` is kept: it counts attempts in this database.
-   * Returns the ids reset and those left running.
+   * Jobs of other experiments that copied a reset job's record (copied_from_job_id) are made pending too, with their
+   * copies removed: the next sweep of their experiment copies the new record. Returns the ids reset, those left
+   * running, and those copies.
    */
-  resetJobs(jobIds: readonly number[]): { reset: number[]; running: number[] } {
+  resetJobs(jobIds: readonly number[]): { reset: number[]; running: number[]; copies: number[] } {
+    const clear = (id: number) => {
+      for (const table of ['results', 'metrics', 'artifacts', 'job_logs']) this.db.prepare(`DELETE FROM ${table} WHERE job_id = ?`).run(id);
+      this.db
+        .prepare(
+          `UPDATE jobs SET status = 'pending', ended_at = NULL, error = NULL, last_step = NULL, resumed_from_step = NULL,
+             copied_from_job_id = NULL WHERE id = ?`,
+        )
+        .run(id);
+    };
     return this.db.transaction(() => {
       const reset: number[] = [];
       const running: number[] = [];
+      const copies: number[] = [];
       for (const id of jobIds) {
         const job = this.db.prepare('SELECT status FROM jobs WHERE id = ?').get(id) as { status: string } | undefined;
         if (!job) continue;
@@ -351,16 +363,15 @@ export class ResultStore {
           running.push(id);
           continue;
         }
-        for (const table of ['results', 'metrics', 'artifacts', 'job_logs']) this.db.prepare(`DELETE FROM ${table} WHERE job_id = ?`).run(id);
-        this.db
-          .prepare(
-            `UPDATE jobs SET status = 'pending', ended_at = NULL, error = NULL, last_step = NULL, resumed_from_step = NULL,
-               copied_from_job_id = NULL WHERE id = ?`,
-          )
-          .run(id);
+        const copiedBy = this.db.prepare("SELECT id FROM jobs WHERE copied_from_job_id = ? AND status = 'done'").all(id) as { id: number }[];
+        for (const copy of copiedBy) {
+          clear(copy.id);
+          copies.push(copy.id);
+        }
+        clear(id);
         reset.push(id);
       }
-      return { reset, running };
+      return { reset, running, copies };
     }).immediate();
   }
 
