@@ -29,8 +29,9 @@ export function selectJobs(jobs: readonly Job[], patterns: readonly string[]): n
 function parsePattern(pattern: string, labelsByAxis: Map<string, Set<string>>): [string, string][] {
   const axes = [...labelsByAxis.keys()];
   const pairs = pattern.split(',').map((part) => part.trim());
-  if (pairs.length === 0 || pairs.some((p) => p.indexOf('=') <= 0)) {
-    throw new SelectionError(`--rerun ${pattern}: expected AXIS=LABEL[,AXIS=LABEL...], e.g. --rerun ${axes[0] ?? 'seed'}=${[...(labelsByAxis.get(axes[0] ?? '') ?? ['0'])][0]}`);
+  if (pairs.some((p) => p.indexOf('=') <= 0)) {
+    const example = axes.length ? `${axes[0]}=${[...labelsByAxis.get(axes[0]!)!][0]}` : 'seed=0';
+    throw new SelectionError(`--rerun ${pattern}: expected AXIS=LABEL[,AXIS=LABEL...], e.g. --rerun ${example}`);
   }
   return pairs.map((part) => {
     const eq = part.indexOf('=');

@@ -285,14 +285,14 @@ export class Sweep {
   /** --rerun: the selected jobs and the evaluation-only jobs of their weights become pending, without their records
    * or resume states (a rerun starts from scratch). Returns the ids of the jobs reset. */
   private resetForRerun(rows: JobRow[]): Set<number> {
-    const { store, progress, checkpointRoot } = this.options;
+    const { store, progress } = this.options;
     const selected = new Set(rows.filter((_, index) => this.options.rerun!.has(index)).map((row) => row.id));
     const dependents = rows.filter((row) => row.source_job_id !== null && selected.has(row.source_job_id) && !selected.has(row.id));
     const { reset, running, copies } = store.resetJobs([...selected, ...dependents.map((row) => row.id)]);
+    const wasReset = new Set(reset);
     for (const row of rows) {
-      if (checkpointRoot && row.source_job_id === null && reset.includes(row.id)) {
-        rmSync(resumeDirOf(join(checkpointRoot, row.config_hash)), { recursive: true, force: true });
-      }
+      const dir = wasReset.has(row.id) ? this.checkpointDirOf(row) : null;
+      if (dir) rmSync(resumeDirOf(dir), { recursive: true, force: true });
     }
     progress.log(
       `--rerun: ${reset.length} jobs made pending again, their results, curves and logs removed` +
@@ -300,14 +300,23 @@ export class Sweep {
         `${running.length ? `; ${running.length} running in another live sweep are left to it` : ''}` +
         `${copies.length ? `; ${copies.length} jobs of other experiments that had copied their records are pending again (the next sweep of their experiment copies the new ones)` : ''}`,
     );
-    return new Set(reset);
+    return wasReset;
+  }
+
+  /** A training job's checkpoint folder (<root>/<config hash>), or null for an evaluation-only job or without a root. */
+  private checkpointDirOf(row: JobRow): string | null {
+    const { checkpointRoot } = this.options;
+    return checkpointRoot && row.source_job_id === null ? join(checkpointRoot, row.config_hash) : null;
   }
 
   /** What the executor needs besides the config: where to save checkpoints, or which checkpoint to evaluate.
    * A string is the reason an evaluation-only job cannot run. */
   private jobExtras(row: JobRow): JobExtras | string {
-    const { store, checkpointRoot } = this.options;
-    if (row.source_job_id === null) return checkpointRoot ? { checkpointDir: join(checkpointRoot, row.config_hash) } : {};
+    const { store } = this.options;
+    if (row.source_job_id === null) {
+      const checkpointDir = this.checkpointDirOf(row);
+      return checkpointDir ? { checkpointDir } : {};
+    }
     const path = store.artifact(row.source_job_id, 'final') ?? store.artifact(row.source_job_id, 'pretrain');
     if (!path || !existsSync(path)) {
       return `the checkpoint of its training job ${row.source_job_id} is missing (${path ?? 'never saved'}); rerun that job (sweep --rerun with its labels) to evaluate again`;

@@ -327,11 +327,14 @@ export class ResultStore {
         )
         .run(t, t, owner.host, owner.pid, owner.pid_started ?? null, leaseUntil(), owner.git_commit, jobId);
       if (claimed.changes === 0) return false;
-      this.db.prepare('DELETE FROM results WHERE job_id = ?').run(jobId);
-      this.db.prepare('DELETE FROM artifacts WHERE job_id = ?').run(jobId);
-      this.db.prepare('DELETE FROM job_logs WHERE job_id = ?').run(jobId);
+      this.deleteRecords(jobId, ['results', 'artifacts', 'job_logs']);
       return true;
     }).immediate();
+  }
+
+  /** Removes what a job recorded in these tables (inside the caller's transaction). */
+  private deleteRecords(jobId: number, tables: readonly ('results' | 'metrics' | 'artifacts' | 'job_logs')[]): void {
+    for (const table of tables) this.db.prepare(`DELETE FROM ${table} WHERE job_id = ?`).run(jobId);
   }
 
   /**
@@ -344,7 +347,7 @@ export class ResultStore {
    */
   resetJobs(jobIds: readonly number[]): { reset: number[]; running: number[]; copies: number[] } {
     const clear = (id: number) => {
-      for (const table of ['results', 'metrics', 'artifacts', 'job_logs']) this.db.prepare(`DELETE FROM ${table} WHERE job_id = ?`).run(id);
+      this.deleteRecords(id, ['results', 'metrics', 'artifacts', 'job_logs']);
       this.db
         .prepare(
           `UPDATE jobs SET status = 'pending', ended_at = NULL, error = NULL, last_step = NULL, resumed_from_step = NULL,
