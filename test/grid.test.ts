@@ -108,6 +108,14 @@ test('grid: extends child values win and --set overrides the base of every cell'
   assert.equal(jobs[0].config.mask.image_ratio, 0.5);
 });
 
+test('grid: an empty variant {} is the base config under its own label', () => {
+  const jobs = grid('name: a\nbase:\n  train: { samples: 640 }\naxes:\n  budget:\n    samples: {}\n    time: { train.samples: null, train.time_budget_s: 5 }\n');
+  assert.deepEqual(labels(jobs), [{ budget: 'samples' }, { budget: 'time' }]);
+  assert.equal(jobs[0].config.train.samples, 640);
+  assert.equal(jobs[0].hash, grid('name: a\nbase:\n  train: { samples: 640 }\n')[0].hash, 'the same job as the base alone');
+  assert.equal(jobs[1].config.train.samples, null);
+});
+
 test('hash: independent of key order and of how numbers are written', () => {
   assert.equal(configHash({ a: 0.5, b: { c: 1, d: [1, 2] } }), configHash({ b: { d: [1, 2], c: 1e0 }, a: 5e-1 }));
   assert.notEqual(configHash({ a: 0.5 }), configHash({ a: 0.25 }));

@@ -21,8 +21,11 @@ function axisSchemas(): Record<string, Schema> {
 const variantGroup: Schema = {
   type: 'object',
   minProperties: 1,
-  description: 'Named variants: a row label mapped to several config values, written as config paths, e.g. {random: {mask.text_ratio: 0.5, mask.text_strategy: random}}.',
-  additionalProperties: { type: 'object', minProperties: 1 },
+  description:
+    'Named variants: a row label mapped to several config values, written as config paths, e.g. {random: {mask.text_ratio: 0.5, mask.text_strategy: random}}; an empty mapping {} is the base as it is.',
+  // An empty variant names the base itself (e.g. budget: {epochs: {}, time: {...}}), so a spec need not repeat a base
+  // value (and keep it in step) just to give the base's row a label.
+  additionalProperties: { type: 'object' },
 };
 
 const cellList = (description: string): Schema => ({
