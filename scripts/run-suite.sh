@@ -12,7 +12,7 @@ DB=${1:-results/suite.db}
 shift || true
 SPECS=("$@")
 if [ ${#SPECS[@]} -eq 0 ]; then
-  SPECS=(ablation-a ablation-b ablation-c ablation-d ablation-e ablation-f scaling-model scaling-data scaling-schedule ablation-a-emoji why-steps)
+  SPECS=(ablation-a ablation-b ablation-c ablation-d ablation-e ablation-f scaling-model scaling-data scaling-schedule ablation-a-emoji why-steps why-equal-time)
 fi
 for s in "${SPECS[@]}"; do
   echo "== $s ($(date -u +%H:%M:%S) UTC)"
