@@ -236,6 +236,23 @@ test('store: a chatty job keeps only its first and last log lines, and long line
   assert.equal(after.lines.at(-1)!.message, 'burst 999');
 });
 
+test('store: a new database another process is writing is still opened, in WAL mode, once the writer lets go', async () => {
+  // SQLite answers the switch to WAL mode with SQLITE_BUSY at once, without running the busy handler, while another
+  // connection holds a write lock on a file not yet in WAL mode: the race CI met when six coordinators created one
+  // database together.
+  const path = join(tempDir(), 'results.db');
+  const holder = `const D = require('better-sqlite3'); const db = new D(process.env.RACE_DB); db.exec('BEGIN IMMEDIATE'); console.log('held'); setTimeout(() => { db.exec('COMMIT'); db.close(); }, 700);`;
+  const child = spawn(process.execPath, ['-e', holder], { cwd: ROOT, env: { ...process.env, RACE_DB: path } });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (b: Buffer) => b.toString().includes('held') && resolve());
+    child.on('exit', (code) => reject(new Error(`the reader exited (${code}) before holding its lock`)));
+  });
+  const store = ResultStore.open(path);
+  assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
+  assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  store.close();
+});
+
 test('store: several coordinators creating one new database at the same moment all open it', async () => {
   const path = join(tempDir(), 'race', 'results.db');
   // Real separate processes, started together, each opening (and so creating or migrating) the same new file.

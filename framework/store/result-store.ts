@@ -231,7 +231,7 @@ export class ResultStore {
       if (version < SCHEMA_VERSION) throw new StoreError(`the results database ${this.path} has schema version ${version}; run a sweep once to migrate it to ${SCHEMA_VERSION}.`);
       return;
     }
-    this.db.pragma('journal_mode = WAL');
+    this.useWal();
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     const migrate = this.db.transaction(() => {
@@ -242,6 +242,29 @@ export class ResultStore {
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     });
     if (version < SCHEMA_VERSION) migrate.immediate();
+  }
+
+  /**
+   * Puts the file in WAL mode. The conversion needs the file to itself, and SQLite answers it with SQLITE_BUSY at once,
+   * without running the busy handler, when another coordinator has it open at that moment (seen in CI: six processes
+   * creating one new database). So it is retried for up to BUSY_TIMEOUT_MS, and a file another process has converted
+   * meanwhile needs nothing: WAL mode is stored in the file.
+   */
+  private useWal(): void {
+    const deadline = Date.now() + BUSY_TIMEOUT_MS;
+    for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
+      try {
+        if (this.db.pragma('journal_mode', { simple: true }) === 'wal') return;
+        if (this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal') return;
+      } catch (err) {
+        if (!(err as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw err;
+      }
+      if (Date.now() >= deadline) {
+        // open() turns this code into its "locked" message.
+        throw Object.assign(new Error('database is locked (could not switch it to WAL mode)'), { code: 'SQLITE_BUSY' });
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+    }
   }
 
   close(): void {
