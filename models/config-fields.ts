@@ -38,9 +38,9 @@ export const CONFIG_FIELDS = group('A training configuration. Anything omitted t
   ),
   data: group('What to train and evaluate on.', {
     dataset: oneOf(
-      ['shapes', 'glyphs', 'glyphs-faint', 'emoji', 'fashion-mnist', 'folder', 'webdataset'],
+      ['shapes', 'glyphs', 'glyphs-faint', 'glyphs-24', 'emoji', 'fashion-mnist', 'folder', 'webdataset'],
       'shapes',
-      "'shapes': synthetic captioned shapes, class '<colour> <shape>' (35); 'glyphs': synthetic captioned figures, class the figure alone (12), colour independent of it; 'glyphs-faint': the same with one figure in five drawn too faint to see (an accuracy ceiling); 'emoji': Google emoji images with their names; 'fashion-mnist': Debian's dataset-fashion-mnist; 'folder': your own images (data.path); 'webdataset': tar shards as img2dataset writes them (data.train, data.val).",
+      "'shapes': synthetic captioned shapes, class '<colour> <shape>' (35); 'glyphs': synthetic captioned figures, class the figure alone (12), colour independent of it; 'glyphs-faint': the same with one figure in five drawn too faint to see (an accuracy ceiling); 'glyphs-24': the same with 24 figures (a harder task); 'emoji': Google emoji images with their names; 'fashion-mnist': Debian's dataset-fashion-mnist; 'folder': your own images (data.path); 'webdataset': tar shards as img2dataset writes them (data.train, data.val).",
     ),
     train_size: integer({ min: 1 }, 2048, 'Training image-text pairs used (the data-scaling axis).'),
     eval_size: integer({ min: 1 }, 256, 'Held-out pairs for zero-shot classification and retrieval.'),

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULTS, deepMerge, type TrainConfig } from '../models/config.js';
 import { loadDataset } from '../models/data/load.js';
-import { GLYPH_NAMES, glyphsExample } from '../models/data/glyphs.js';
+import { GLYPH_NAMES, glyphNames, glyphsExample, type GlyphsVariant } from '../models/data/glyphs.js';
 import { COLOUR_NAMES } from '../models/data/shapes.js';
 import { splitWords } from '../models/data/word-tokenizer.js';
 
@@ -32,25 +32,45 @@ test('glyphs: the class is the figure alone; the caption names it; colour is dra
   }
 });
 
-test('glyphs: every figure is drawn, as a figure on the background (not its inverse)', () => {
-  // The foreground of an example: pixels much brighter in its colour than the dark background can be.
-  const masks = new Map<number, Uint8Array[]>();
-  for (let i = 0; masks.size < GLYPH_NAMES.length || [...masks.values()].some((m) => m.length < 3); i++) {
-    assert.ok(i < 5000, 'every figure appears');
-    const ex = glyphsExample(3, 'train', i, 32);
-    const mask = new Uint8Array(32 * 32);
-    for (let p = 0; p < mask.length; p++) mask[p] = Math.max(ex.image[3 * p], ex.image[3 * p + 1], ex.image[3 * p + 2]) > 0.5 ? 1 : 0;
-    const list = masks.get(ex.label) ?? [];
-    list.push(mask);
-    masks.set(ex.label, list);
-  }
-  for (const [label, list] of masks) {
-    for (const m of list) {
-      const cover = m.reduce((a, v) => a + v, 0) / m.length;
-      // A figure inside a radius of 0.22-0.35 of the side covers 2-40% of the image; an inverted inside test covers most of it.
-      assert.ok(cover > 0.02 && cover < 0.4, `${GLYPH_NAMES[label]} covers ${(cover * 100).toFixed(1)}% of the image`);
+for (const variant of ['glyphs', 'glyphs-24'] as GlyphsVariant[]) {
+  test(`${variant}: every figure is drawn, as a figure on the background (not its inverse)`, () => {
+    const names = glyphNames(variant);
+    // The foreground of an example: pixels much brighter in its colour than the dark background can be.
+    const masks = new Map<number, Uint8Array[]>();
+    for (let i = 0; masks.size < names.length || [...masks.values()].some((m) => m.length < 3); i++) {
+      assert.ok(i < 5000, 'every figure appears');
+      const ex = glyphsExample(3, 'train', i, 32, variant);
+      const mask = new Uint8Array(32 * 32);
+      for (let p = 0; p < mask.length; p++) mask[p] = Math.max(ex.image[3 * p], ex.image[3 * p + 1], ex.image[3 * p + 2]) > 0.5 ? 1 : 0;
+      const list = masks.get(ex.label) ?? [];
+      list.push(mask);
+      masks.set(ex.label, list);
     }
+    for (const [label, list] of masks) {
+      for (const m of list) {
+        const cover = m.reduce((a, v) => a + v, 0) / m.length;
+        // A figure inside a radius of 0.22-0.35 of the side covers 2-40% of the image; an inverted inside test covers most of it.
+        assert.ok(cover > 0.02 && cover < 0.4, `${names[label]} covers ${(cover * 100).toFixed(1)}% of the image`);
+      }
+    }
+  });
+}
+
+test('glyphs-24: the twelve figures of glyphs and twelve more, each named by its caption and no other; its own examples', async () => {
+  const ds = await loadDataset(config({ dataset: 'glyphs-24', train_size: 2400, eval_size: 10, image_size: 16 }));
+  const plain = await loadDataset(config({ dataset: 'glyphs', train_size: 10, eval_size: 10, image_size: 16 }));
+  assert.equal(ds.name, 'glyphs-24');
+  assert.equal(new Set(ds.classNames).size, 24);
+  assert.deepEqual(ds.classNames.slice(0, 12), GLYPH_NAMES);
+  const seen = new Set<number>();
+  for (let i = 0; i < ds.train.size; i++) {
+    const ex = ds.train.get(i);
+    const words = splitWords(ex.caption);
+    assert.deepEqual(ds.classNames.filter((n) => words.includes(n)), [ds.classNames[ex.label]], ex.caption);
+    seen.add(ex.label);
   }
+  assert.equal(seen.size, 24, 'every figure is a class of the training set');
+  assert.notDeepEqual(ds.train.get(0).image, plain.train.get(0).image, 'a stream of its own, not glyphs with other labels');
 });
 
 test('glyphs: deterministic per (seed, split, index); seeds and splits differ', async () => {

@@ -14,9 +14,10 @@ export async function loadDataset(config: TrainConfig): Promise<Dataset> {
     case 'shapes':
       return shapesDataset(config.seed, train_size, eval_size, image_size);
     case 'glyphs':
-    case 'glyphs-faint': {
+    case 'glyphs-faint':
+    case 'glyphs-24': {
       const { glyphsDataset } = await import('./glyphs.js');
-      return glyphsDataset(config.seed, train_size, eval_size, image_size, dataset === 'glyphs-faint');
+      return glyphsDataset(config.seed, train_size, eval_size, image_size, dataset);
     }
     case 'emoji': {
       const { emojiDataset } = await import('./emoji.js');
