@@ -1,8 +1,9 @@
 /**
  * Exact resume through a real sweep: the whole sweep (coordinator and job process, one process group) is killed with
  * SIGKILL mid-training, and the same command run again continues the job from its last resume state. The job records
- * the step it went on from, its curve has every step once, and its final loss and zero-shot accuracy are those of a
- * sweep that was never stopped.
+ * the step it went on from, its curve has each recorded step once (the same steps as the uninterrupted run's: 1,100
+ * steps are more than framework/run/curve-sampling.ts records, so every third), and its final loss and zero-shot
+ * accuracy are those of a sweep that was never stopped.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +20,7 @@ base:
   data: { dataset: shapes, train_size: 256, eval_size: 64, image_size: 16 }
   model: { preset: tiny }
   mask: { image_ratio: 0.5 }
-  train: { batch_size: 16, steps: 400, checkpoint_every: 40, checkpoint_every_s: null }
+  train: { batch_size: 16, steps: 1100, checkpoint_every: 40, checkpoint_every_s: null }
   eval: { every: 100 }
 `;
 
@@ -56,6 +57,10 @@ test('a sweep killed with SIGKILL mid-training resumes the job from its last sta
   assert.equal(uninterrupted.status, 0, uninterrupted.stdout + uninterrupted.stderr);
   const want = read(whole);
   assert.equal(want.job?.resumed_from_step, null);
+  // 1,100 planned steps over at most 500 points: every third step, and the first and the last.
+  const sampled = [1, ...Array.from({ length: 366 }, (_, i) => 3 * (i + 1)), 1100];
+  assert.deepEqual(want.steps, sampled, 'the uninterrupted curve: first, every third, last');
+  assert.deepEqual(want.evals, [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100], 'every evaluation, on the sampled steps or not');
 
   // The whole sweep in a process group of its own, killed at once with SIGKILL once a state exists and training is
   // past it (polling the database and the state folder, not a fixed delay).
@@ -91,7 +96,7 @@ test('a sweep killed with SIGKILL mid-training resumes the job from its last sta
   assert.equal(await exited, 'SIGKILL');
   const cut = read(killed);
   assert.equal(cut.job?.status, 'running', 'killed mid-training');
-  assert.ok((cut.job?.last_step ?? 0) < 400, `killed before the end (step ${cut.job?.last_step})`);
+  assert.ok((cut.job?.last_step ?? 0) < 1100, `killed before the end (step ${cut.job?.last_step})`);
   // Kept for the last part: a state that a later, fresh database must not continue.
   const foreign = join(dir, 'foreign-states');
   cpSync(stateDir, foreign, { recursive: true });
@@ -104,12 +109,12 @@ test('a sweep killed with SIGKILL mid-training resumes the job from its last sta
   assert.equal(got.job?.attempts, 2);
   const from = got.job?.resumed_from_step ?? 0;
   assert.ok(from >= 120 && from % 40 === 0, `resumed from the state of step ${from}`);
-  assert.deepEqual(got.steps, Array.from({ length: 400 }, (_, i) => i + 1), 'every step of the curve once');
+  assert.deepEqual(got.steps, sampled, 'each recorded step of the curve once, as the uninterrupted run recorded them');
   assert.deepEqual(got.evals, want.evals, 'the evaluations of both attempts, as the uninterrupted run made them');
   const rel = Math.abs(got.results.final_loss - want.results.final_loss) / Math.abs(want.results.final_loss);
   assert.ok(rel <= 1e-6, `final loss ${got.results.final_loss} vs ${want.results.final_loss} (relative ${rel})`);
   assert.equal(got.results.zero_shot_top1, want.results.zero_shot_top1);
-  assert.equal(got.results.steps, 400);
+  assert.equal(got.results.steps, 1100);
 
   const status = runCli('status', ['--experiment', 'resume', '--db', killed, '--logs', '0']);
   assert.equal(status.status, 0, status.stderr);
@@ -126,7 +131,7 @@ test('a sweep killed with SIGKILL mid-training resumes the job from its last sta
   const anew = read(killed);
   assert.equal(anew.job?.attempts, 1);
   assert.equal(anew.job?.resumed_from_step, null);
-  assert.deepEqual(anew.steps, Array.from({ length: 400 }, (_, i) => i + 1));
+  assert.deepEqual(anew.steps, sampled);
   assert.equal(anew.results.final_loss, want.results.final_loss);
   assert.equal(anew.results.zero_shot_top1, want.results.zero_shot_top1);
 });

@@ -12,6 +12,7 @@ import { labelsText } from '../spec/label.js';
 import { JobOwnershipLost, describeWriteFailure, type JobOwner, type ResultStore, type LogLine, type MetricPoint } from '../store/result-store.js';
 import type { JobRow, JobStatus, ResolvedSpecRecord } from '../store/types.js';
 import { JobTimedOut, type Executor, type JobExtras, type JobOutcome } from './executor.js';
+import { CurveSampling } from './curve-sampling.js';
 import { coordinatorFaultFromEnv, killNow } from './fault-injection.js';
 import type { JobMessage } from './messages.js';
 import { isProcessAlive, processStartTicks } from './process-identity.js';
@@ -394,6 +395,11 @@ export class Sweep {
     progress.started(view, attempt);
 
     let buffer: MetricPoint[] = [];
+    let sampling = new CurveSampling(view.totalSteps);
+    // The points of the last step reported, if sampling skipped it: recorded when the attempt ends, so that every
+    // curve reaches the job's last step.
+    let unrecorded: MetricPoint[] = [];
+    const withLastStep = (): MetricPoint[] => [...buffer, ...unrecorded];
     let logs: LogLine[] = [];
     let lastStep: number | null = null;
     let lastElapsed: number | null = null;
@@ -432,12 +438,20 @@ export class Sweep {
         // store drops those points, and so does the buffer, so each step is recorded once, by the run that counts.
         const from = m.resumed_from_step ?? 0;
         buffer = buffer.filter((p) => p.step <= from);
+        unrecorded = [];
         this.guard(() => store.trainingStarted(jobId, m.backend, m.device, m.resumed_from_step ?? null));
         if (m.total_steps > 0) view.totalSteps = m.total_steps;
+        sampling = new CurveSampling(view.totalSteps);
       } else if (m.type === 'step') {
         lastStep = m.step;
         lastElapsed = m.metrics.elapsed_seconds ?? lastElapsed;
-        for (const [name, value] of Object.entries(m.metrics)) buffer.push({ step: m.step, name, value, elapsed_seconds: lastElapsed });
+        const points = Object.entries(m.metrics).map(([name, value]) => ({ step: m.step, name, value, elapsed_seconds: lastElapsed }));
+        if (sampling.records(m.step)) {
+          buffer.push(...points);
+          unrecorded = [];
+        } else {
+          unrecorded = points;
+        }
         view.step = m.step;
         view.trainSeconds = lastElapsed;
         view.loss = m.metrics.loss ?? view.loss;
@@ -478,24 +492,24 @@ export class Sweep {
       this.finishedJobs++;
       const killWhileWriting = this.fault?.kind === 'kill-while-writing' && this.fault.job === this.finishedJobs;
       const results = row.source_job_id !== null ? { ...trainingResults(store.results(row.source_job_id)), ...outcome.results, evaluated_from_job: row.source_job_id } : outcome.results;
-      store.finishJob(jobId, results, buffer, lastStep, killWhileWriting ? killNow : undefined, outcome.artifacts, this.owner);
+      store.finishJob(jobId, results, withLastStep(), lastStep, killWhileWriting ? killNow : undefined, outcome.artifacts, this.owner);
       if (this.fault?.kind === 'kill-after-job' && this.fault.job === this.finishedJobs) killNow();
       progress.ended(view, 'done', resultText(results));
       return { status: 'done', retryable: false };
     }
     if (outcome.kind === 'interrupted') {
       // Stopped by a SIGTERM from outside the sweep (preemption, scancel --signal): a rerun resumes from its state.
-      store.endAttempt(jobId, 'interrupted', `${outcome.reason}${at}`, buffer, lastStep, this.owner);
+      store.endAttempt(jobId, 'interrupted', `${outcome.reason}${at}`, withLastStep(), lastStep, this.owner);
       progress.ended(view, 'interrupted', outcome.reason);
       return { status: 'interrupted', retryable: false };
     }
     if (outcome.kind === 'aborted' && this.stopping) {
-      store.endAttempt(jobId, 'interrupted', `${outcome.reason}${at}`, buffer, lastStep, this.owner);
+      store.endAttempt(jobId, 'interrupted', `${outcome.reason}${at}`, withLastStep(), lastStep, this.owner);
       progress.ended(view, 'interrupted', outcome.reason);
       return { status: 'interrupted', retryable: false };
     }
     const message = outcome.kind === 'aborted' ? outcome.reason : outcome.message;
-    store.endAttempt(jobId, 'failed', `${message}${at}`, buffer, lastStep, this.owner);
+    store.endAttempt(jobId, 'failed', `${message}${at}`, withLastStep(), lastStep, this.owner);
     const retryable = !(outcome.kind === 'error' && outcome.config);
     const willRetry = retryable && attempt <= this.options.retries && !this.stopping;
     progress.ended(view, 'failed', `${firstLine(message)}${at}${willRetry ? ' (will retry)' : ''}`, willRetry);
