@@ -15,6 +15,7 @@ import { FixtureDb, type FixtureJob } from '../framework/report/fixture.js';
 import { DEFAULT_PAPER_RESULTS } from '../framework/report/generate.js';
 import { loadExperiment, openResultsDb, type ExperimentData } from '../framework/report/load.js';
 import { loadPaperResults } from '../framework/report/paper.js';
+import { TAIL_GAIN_RESULT } from '../framework/report/tail-gain.js';
 import type { ResolvedSpecRecord } from '../framework/store/types.js';
 
 let dir: string;
@@ -22,11 +23,11 @@ let dbPath: string;
 let card: Scorecard;
 let data: Map<string, ExperimentData>;
 
-function record(name: string, axes: [string, string[]][]): ResolvedSpecRecord {
+function record(name: string, axes: [string, string[]][], metrics = ['zero_shot_top1']): ResolvedSpecRecord {
   return {
     name, description: '', file: null,
     axes: axes.map(([n, labels]) => ({ name: n, labels })),
-    report: { rows: axes[0]![0], columns: null, metrics: ['zero_shot_top1'], baseline: null, paper: null },
+    report: { rows: axes[0]![0], columns: null, metrics, baseline: null, paper: null },
     spec: {},
   };
 }
@@ -58,8 +59,8 @@ function jobs(cells: Cell[]): FixtureJob[] {
   );
 }
 
-function add(f: FixtureDb, name: string, axes: [string, string[]][], cells: Cell[]): void {
-  f.addJobs(f.addExperiment(record(name, [...axes, ['seed', ['0', '1', '2']]])), jobs(cells));
+function add(f: FixtureDb, name: string, axes: [string, string[]][], cells: Cell[], metrics?: string[]): void {
+  f.addJobs(f.addExperiment(record(name, [...axes, ['seed', ['0', '1', '2']]], metrics)), jobs(cells));
 }
 
 const flat = (step: number): number => 0.5 - 0.3 * Math.exp(-step / 15);
@@ -120,7 +121,7 @@ before(async () => {
     { labels: { scale: 'baseline' }, top1: [0.33, 0.34, 0.35] },
   ]);
   // Baselines that have not converged: still rising and top-5 saturated; only a final evaluation.
-  add(f, 'rising', [['mask.image_ratio', ['0']]], [{ labels: { 'mask.image_ratio': '0' }, top1: [0.5, 0.5, 0.5], curve: rising, extra: () => ({ zero_shot_top5: 0.995 }) }]);
+  add(f, 'rising', [['mask.image_ratio', ['0']]], [{ labels: { 'mask.image_ratio': '0' }, top1: [0.5, 0.5, 0.5], curve: rising, extra: () => ({ zero_shot_top5: 0.995 }) }], ['zero_shot_top1', TAIL_GAIN_RESULT]);
   add(f, 'no-curve', [['mask.image_ratio', ['0']]], [{ labels: { 'mask.image_ratio': '0' }, top1: [0.5, 0.5, 0.5] }]);
   f.close();
 
@@ -227,6 +228,18 @@ describe('baseline convergence', () => {
     assert.ok(Math.abs(b.tail_gain! - 6) < 1e-9, String(b.tail_gain));
     assert.ok(b.problems.some((p) => p.includes('the last 20% of training adds 6.00 points')), b.problems.join('\n'));
     assert.ok(b.problems.some((p) => p.includes('zero-shot top-5 is 99.5%')), b.problems.join('\n'));
+  });
+
+  test('every finished job with a zero-shot curve has the gain of its last 20% as a result, which a table shows in points', async () => {
+    // rising: 0.2 + 0.003 x step at steps 10 ... 100, so 0.44 at step 80 and 0.5 at the end: +6 points.
+    for (const job of data.get('rising')!.jobs) assert.ok(Math.abs(job.results.get(TAIL_GAIN_RESULT)! - 0.06) < 1e-9, String(job.results.get(TAIL_GAIN_RESULT)));
+    for (const job of data.get('no-curve')!.jobs) assert.equal(job.results.has(TAIL_GAIN_RESULT), false, 'one evaluation is no curve');
+    const out = join(dir, 'tail-gain-report');
+    const code = await main(['--experiment', 'rising', '--db', dbPath, '--out', out], { out: () => {}, err: () => {} });
+    assert.equal(code, 0);
+    const table = readFileSync(join(out, 'rising', 'table.md'), 'utf8');
+    assert.match(table, /\| zero-shot top-1 gained in the last 20% \(points\) \|/);
+    assert.match(table, /\| \+6\.00 ± 0\.00 \|/);
   });
 
   test('not converged: no evaluation curve to read', () => {

@@ -9,9 +9,10 @@
 import { describeLabels } from './axes.js';
 import type { ExperimentData, JobData } from './load.js';
 import { getPath, summarize } from './stats.js';
+import { TAIL_FRACTION, tailGain as gainOverTail } from './tail-gain.js';
 
 export const BASELINE_SOURCES = ['flip-base', 'ablation-a'];
-export const CONVERGENCE = { tailFraction: 0.2, maxTailGainPoints: 1, top1Range: [30, 90] as const, maxTop5: 99 };
+export const CONVERGENCE = { tailFraction: TAIL_FRACTION, maxTailGainPoints: 1, top1Range: [30, 90] as const, maxTop5: 99 };
 const CURVE = 'zero_shot_top1';
 
 export interface BaselineCheck {
@@ -36,15 +37,6 @@ function isBaselineJob(job: JobData): boolean {
   const ratio = label !== undefined ? Number(label) : ((getPath(job.config, 'mask.image_ratio') as number | undefined) ?? 0);
   const timeBudget = getPath(job.config, 'train.time_budget_s');
   return ratio === 0 && (timeBudget === null || timeBudget === undefined) && (job.curves.get(CURVE)?.step.length ?? 0) >= 2;
-}
-
-/** Linear interpolation over (step, value) points ascending in step; null before the first point. */
-function valueAtStep(steps: readonly number[], values: readonly number[], x: number): number | null {
-  if (steps.length === 0 || x < steps[0]!) return null;
-  for (let i = 1; i < steps.length; i++) {
-    if (steps[i]! >= x) return values[i - 1]! + ((values[i]! - values[i - 1]!) * (x - steps[i - 1]!)) / (steps[i]! - steps[i - 1]!);
-  }
-  return values[values.length - 1]!;
 }
 
 /** The seeds' mean zero-shot curve (%) over the evaluation steps every seed has. */
@@ -89,12 +81,9 @@ export function checkBaseline(experiment: (name: string) => ExperimentData | nul
   if (steps.length < 2) problems.push(`the seeds share ${steps.length} evaluation step(s); the curve needs at least 2`);
   else {
     const last = steps[steps.length - 1]!;
-    const from = valueAtStep(steps, values, (1 - CONVERGENCE.tailFraction) * last);
-    if (from === null) problems.push(`the first evaluation (step ${steps[0]}) comes after ${(1 - CONVERGENCE.tailFraction) * 100}% of training (step ${last}); lower eval.every`);
-    else {
-      tailGain = values[values.length - 1]! - from;
-      if (!(tailGain < CONVERGENCE.maxTailGainPoints)) problems.push(`the last ${CONVERGENCE.tailFraction * 100}% of training adds ${tailGain.toFixed(2)} points of zero-shot top-1 (must be under ${CONVERGENCE.maxTailGainPoints})`);
-    }
+    tailGain = gainOverTail(steps, values);
+    if (tailGain === null) problems.push(`the first evaluation (step ${steps[0]}) comes after ${(1 - CONVERGENCE.tailFraction) * 100}% of training (step ${last}); lower eval.every`);
+    else if (!(tailGain < CONVERGENCE.maxTailGainPoints)) problems.push(`the last ${CONVERGENCE.tailFraction * 100}% of training adds ${tailGain.toFixed(2)} points of zero-shot top-1 (must be under ${CONVERGENCE.maxTailGainPoints})`);
   }
   const top1 = finalMean(jobs, 'zero_shot_top1');
   const top5 = finalMean(jobs, 'zero_shot_top5');

@@ -212,7 +212,7 @@ function metricVsAxis(data: ExperimentData, layout: Layout, series: CellSeries[]
       datasets.push({ label: `${l.name} (seeds)`, data: l.seeds, borderColor: color(i), backgroundColor: color(i), pointRadius: 2, showLine: false });
     }
   });
-  const yTitle = prettyMetric(metric) + (unit === 'percent' ? ' (%)' : unit === 'mib' ? ' (MiB)' : unit === 'seconds' ? ' (s)' : '');
+  const yTitle = prettyMetric(metric) + (unit === 'percent' ? ' (%)' : unit === 'points' ? ' (points)' : unit === 'mib' ? ' (MiB)' : unit === 'seconds' ? ' (s)' : '');
   const title = `${prettyMetric(metric)} vs ${axis}`;
   const png = renderChart(lineConfig(title, axis, yTitle, datasets, { logX }));
   const safe = `${metric}-vs-${axis}`.replace(/[^A-Za-z0-9._-]/g, '_');

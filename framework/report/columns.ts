@@ -5,8 +5,12 @@
  *   flops_relative / train_flops_rel    train_flops divided by the baseline cell's (shown instead of raw FLOPs)
  *   batch_size / train.batch_size       read from the jobs' config
  *   any dotted config path ('mask.image_ratio') that is not a result name is read from the config too.
+ * Load adds one derived result to every finished job with a zero-shot curve: zero_shot_top1_tail_gain (tail-gain.ts).
  */
-export type Unit = 'percent' | 'seconds' | 'ratio' | 'mib' | 'count' | 'flops' | 'loss' | 'number';
+import { TAIL_GAIN_RESULT } from './tail-gain.js';
+
+/** 'points': a difference of two percentages, stored as a fraction like them (zero_shot_top1_tail_gain). */
+export type Unit = 'percent' | 'points' | 'seconds' | 'ratio' | 'mib' | 'count' | 'flops' | 'loss' | 'number';
 
 export type ColumnSource =
   | { kind: 'result'; name: string }
@@ -39,6 +43,7 @@ const PRETTY: Record<string, string> = {
   train_flops: 'train FLOPs',
   peak_memory_bytes: 'peak memory',
   final_loss: 'final loss',
+  zero_shot_top1_tail_gain: 'zero-shot top-1 gained in the last 20%',
 };
 
 /** Fractions in 0..1 shown as percentages. */
@@ -49,6 +54,7 @@ export function isFractionMetric(name: string): boolean {
 
 export function unitOf(name: string): Unit {
   const base = name.replace(/^pretune_/, '');
+  if (base === TAIL_GAIN_RESULT) return 'points';
   if (isFractionMetric(base)) return 'percent';
   if (base === 'train_seconds' || base.endsWith('_seconds')) return 'seconds';
   if (base === 'peak_memory_bytes' || base.endsWith('_bytes')) return 'mib';
@@ -58,9 +64,9 @@ export function unitOf(name: string): Unit {
   return 'number';
 }
 
-/** Converts a stored value into the unit a column shows (fraction -> %, bytes -> MiB). */
+/** Converts a stored value into the unit a column shows (fraction -> % or points, bytes -> MiB). */
 export function toDisplay(unit: Unit, value: number): number {
-  if (unit === 'percent') return value * 100;
+  if (unit === 'percent' || unit === 'points') return value * 100;
   if (unit === 'mib') return value / (1024 * 1024);
   return value;
 }
@@ -74,7 +80,7 @@ export function prettyMetric(name: string): string {
 
 function header(name: string, unit: Unit): string {
   const suffix: Record<Unit, string> = {
-    percent: ' (%)', seconds: ' (s)', ratio: '', mib: ' (MiB)', count: '', flops: '', loss: '', number: '',
+    percent: ' (%)', points: ' (points)', seconds: ' (s)', ratio: '', mib: ' (MiB)', count: '', flops: '', loss: '', number: '',
   };
   return prettyMetric(name) + suffix[unit];
 }

@@ -7,6 +7,8 @@ export function formatNumber(unit: Unit, v: number): string {
   switch (unit) {
     case 'percent':
       return v.toFixed(1);
+    case 'points':
+      return `${v > 0 ? '+' : ''}${v.toFixed(2)}`;
     case 'ratio':
       return `${v.toFixed(2)}x`;
     case 'seconds':
@@ -32,7 +34,7 @@ export function formatStat(unit: Unit, mean: number, std: number | null): string
     const digits = Math.abs(mean) >= 100 ? 0 : Math.abs(mean) >= 10 ? 1 : 2;
     return `${m} ± ${std.toFixed(digits)}`;
   }
-  if (unit === 'ratio') return `${m} ± ${std.toFixed(2)}`;
+  if (unit === 'ratio' || unit === 'points') return `${m} ± ${std.toFixed(2)}`;
   return `${m} ± ${formatNumber(unit, std)}`;
 }
 

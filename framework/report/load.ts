@@ -8,6 +8,7 @@ import { MIGRATIONS } from '../store/schema.js';
 import type { ExperimentRow, JobRow, JobStatus, ResolvedSpecRecord } from '../store/types.js';
 import { ReportError } from './errors.js';
 import { openReadOnly, type Database } from './sqlite.js';
+import { TAIL_GAIN_RESULT, curveTailGain } from './tail-gain.js';
 
 /** One point series of a job: parallel arrays ordered by step. */
 export interface Curve {
@@ -227,6 +228,11 @@ export function loadExperiment(db: Database, name: string): ExperimentData {
       curve.elapsed.push(elapsed);
     }
     for (const c of unsorted) sortCurve(c);
+    // Derived from the curve, for tables (report.metrics) like any result: how much the last 20% of training added.
+    for (const job of jobs) {
+      const gain = job.status === 'done' ? curveTailGain(job.curves.get('zero_shot_top1')) : null;
+      if (gain !== null) job.results.set(TAIL_GAIN_RESULT, gain);
+    }
 
     const counts = db
       .prepare('SELECT job_id, name, count(*) FROM metrics WHERE job_id IN (SELECT id FROM jobs WHERE experiment_id = ?) GROUP BY job_id, name')
