@@ -89,7 +89,7 @@ test('shapes: bad sizes and unknown dataset are ConfigErrors', async () => {
   await assert.rejects(loadDataset(config({ dataset: 'cifar' as never })), (e: unknown) => {
     assert.ok(e instanceof ConfigError);
     assert.equal(e.key, 'data.dataset');
-    assert.equal(e.message, 'data.dataset: unknown dataset "cifar"; known: shapes, glyphs, glyphs-faint, emoji, fashion-mnist, folder, webdataset');
+    assert.equal(e.message, 'data.dataset: unknown dataset "cifar"; known: shapes, glyphs, glyphs-faint, glyphs-24, emoji, fashion-mnist, folder, webdataset');
     return true;
   });
 });
