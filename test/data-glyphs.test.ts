@@ -5,6 +5,7 @@ import { loadDataset } from '../models/data/load.js';
 import { GLYPH_NAMES, glyphNames, glyphsExample, type GlyphsVariant } from '../models/data/glyphs.js';
 import { COLOUR_NAMES } from '../models/data/shapes.js';
 import { splitWords } from '../models/data/word-tokenizer.js';
+import { cachedExamples } from '../models/data/example-cache.js';
 
 function config(data: Partial<TrainConfig['data']>, seed = 0): TrainConfig {
   return deepMerge(DEFAULTS, { seed, data });
@@ -105,4 +106,34 @@ test("glyphs-faint: about one figure in five is drawn too faint to see, the rest
     assert.ok(!invisible(plain.train.get(i).image), `glyphs example ${i} has no visible figure`);
   }
   assert.ok(hidden / n > 0.14 && hidden / n < 0.26, `${hidden} of ${n} faint`);
+});
+
+test('generated splits keep each example once made, when the split fits the cache budget; a larger one is made on demand', async () => {
+  const small = await loadDataset(config({ dataset: 'glyphs-24', train_size: 64, eval_size: 16, image_size: 32 }));
+  const first = small.train.get(5);
+  assert.equal(small.train.get(5), first, 'the same object: made once');
+  assert.deepEqual(first, glyphsExample(0, 'train', 5, 32, 'glyphs-24'), 'and equal to the example made afresh');
+  assert.equal(small.eval.get(3), small.eval.get(3));
+  // A million 32 px images (12 GB) are far over the budget: each get makes the example again.
+  const large = await loadDataset(config({ dataset: 'shapes', train_size: 1_000_000, eval_size: 10, image_size: 32 }));
+  const a = large.train.get(999_999);
+  const b = large.train.get(999_999);
+  assert.notEqual(a, b);
+  assert.deepEqual(a, b);
+});
+
+test('the cache budget decides: a split one byte over it is not kept', () => {
+  let made = 0;
+  const make = (i: number) => {
+    made++;
+    return { image: new Float32Array(2 * 2 * 3), caption: String(i), label: 0 };
+  };
+  const fits = cachedExamples(make, 10, 2, 10 * 2 * 2 * 3 * 4);
+  fits(1);
+  fits(1);
+  assert.equal(made, 1);
+  const over = cachedExamples(make, 10, 2, 10 * 2 * 2 * 3 * 4 - 1);
+  over(1);
+  over(1);
+  assert.equal(made, 3);
 });

@@ -12,6 +12,7 @@
 import type { Dataset, Example, Split } from './dataset.js';
 import { deriveSeed, makeRng } from '../random.js';
 import { checkImageSize, checkIndex, checkSplitSizes } from './checks.js';
+import { cachedExamples } from './example-cache.js';
 
 export const SHAPES = ['circle', 'square', 'triangle', 'cross', 'ring'] as const;
 export type ShapeName = (typeof SHAPES)[number];
@@ -200,13 +201,16 @@ export function generatedDataset(
 ): Dataset {
   checkImageSize(imageSize);
   checkSplitSizes(trainSize, evalSize);
-  const split = (which: 'train' | 'eval', size: number): Split => ({
-    size,
-    get(index: number): Example {
-      checkIndex(`${name} ${which}`, index, size);
-      return example(which, index);
-    },
-  });
+  const split = (which: 'train' | 'eval', size: number): Split => {
+    const make = cachedExamples((index) => example(which, index), size, imageSize);
+    return {
+      size,
+      get(index: number): Example {
+        checkIndex(`${name} ${which}`, index, size);
+        return make(index);
+      },
+    };
+  };
   return { name, imageSize, train: split('train', trainSize), eval: split('eval', evalSize), classNames, templates: SHAPES_TEMPLATES };
 }
 
