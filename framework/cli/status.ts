@@ -29,7 +29,7 @@ if (name === undefined) {
   const rows = store.db
     .prepare(
       `SELECT e.name AS experiment, COUNT(j.id) AS jobs, ${JOB_STATUSES.map((s) => `SUM(j.status = '${s}') AS ${s}`).join(', ')}, e.updated_at AS updated
-       FROM experiments e LEFT JOIN jobs j ON j.experiment_id = e.id GROUP BY e.id ORDER BY e.name`,
+       FROM experiments e LEFT JOIN jobs j ON j.experiment_id = e.id AND j.in_grid = 1 GROUP BY e.id ORDER BY e.name`,
     )
     .all() as Record<string, unknown>[];
   if (rows.length === 0) console.log(`no experiments yet in ${store.path}`);
@@ -40,7 +40,9 @@ if (name === undefined) {
     const known = (store.db.prepare('SELECT name FROM experiments ORDER BY name').all() as { name: string }[]).map((r) => r.name);
     fail(`status: no experiment named "${name}" in ${store.path}; known: ${known.join(', ') || '(none)'}`, EXIT.invalid);
   }
-  const jobs = store.db.prepare('SELECT * FROM jobs WHERE experiment_id = ? ORDER BY cell_index').all(experiment.id) as JobRow[];
+  // The jobs of the spec as last swept; those of its earlier versions are kept in the database but not listed.
+  const jobs = store.db.prepare('SELECT * FROM jobs WHERE experiment_id = ? AND in_grid = 1 ORDER BY cell_index').all(experiment.id) as JobRow[];
+  const earlier = (store.db.prepare('SELECT COUNT(*) AS n FROM jobs WHERE experiment_id = ? AND in_grid = 0').get(experiment.id) as { n: number }).n;
   const rows = jobs.map((j) => ({
     id: j.id,
     labels: Object.entries(JSON.parse(j.labels) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(' '),
@@ -53,6 +55,7 @@ if (name === undefined) {
     error: j.error?.split('\n')[0] ?? '',
   }));
   process.stdout.write(formatRows(['id', 'labels', 'status', 'attempts', 'step', 'resumed', 'backend', 'error'], rows, 'table'));
+  if (earlier > 0) console.log(`(${earlier} job${earlier === 1 ? '' : 's'} of earlier versions of the spec kept in the database, not listed: SELECT * FROM jobs WHERE in_grid = 0)`);
   if (logLines !== 0) {
     for (const job of jobs) {
       // A job never started has no log to show.

@@ -101,6 +101,7 @@ function emptyCounts(): Record<JobStatus, number> {
 }
 
 export function listExperiments(db: Database): ExperimentSummary[] {
+  const inGrid = hasGridColumn(db) ? ' AND j.in_grid = 1' : '';
   const rows = db
     .prepare<{
       id: number; name: string; description: string; created_at: string; updated_at: string;
@@ -108,7 +109,7 @@ export function listExperiments(db: Database): ExperimentSummary[] {
     }>(
       `SELECT e.id, e.name, e.description, e.created_at, e.updated_at, j.status AS status, count(j.id) AS n,
               max(max(coalesce(j.ended_at, ''), coalesce(j.heartbeat_at, ''), coalesce(j.started_at, ''))) AS last
-         FROM experiments e LEFT JOIN jobs j ON j.experiment_id = e.id
+         FROM experiments e LEFT JOIN jobs j ON j.experiment_id = e.id${inGrid}
         GROUP BY e.id, j.status ORDER BY e.id`,
     )
     .all();
@@ -150,13 +151,23 @@ function sortCurve(c: Curve): void {
   c.elapsed = order.map((i) => c.elapsed[i]!);
 }
 
+/**
+ * Reports show the jobs of each experiment's current grid: jobs from an earlier version of its spec (in_grid = 0,
+ * schema 7) are left out. Databases written before schema 7 have no such column and no such jobs.
+ */
+function hasGridColumn(db: Database): boolean {
+  return Number(db.pragma('user_version', { simple: true })) >= 7;
+}
+
 export function loadExperiment(db: Database, name: string): ExperimentData {
+  // SQL over `jobs`: the experiment's jobs in its current grid.
+  const inGrid = hasGridColumn(db) ? 'experiment_id = ? AND in_grid = 1' : 'experiment_id = ?';
   const read = db.transaction(() => {
     const row = db.prepare<ExperimentRow>('SELECT * FROM experiments WHERE name = ?').get(name);
     if (!row) throw unknownExperiment(db, name);
     const resolved = parseJson<ResolvedSpecRecord>(row.spec_resolved, `experiments.spec_resolved of "${name}"`);
 
-    const jobRows = db.prepare<JobRow>('SELECT * FROM jobs WHERE experiment_id = ? ORDER BY cell_index, id').all(row.id);
+    const jobRows = db.prepare<JobRow>(`SELECT * FROM jobs WHERE ${inGrid} ORDER BY cell_index, id`).all(row.id);
     const jobs: JobData[] = [];
     const byId = new Map<number, JobData>();
     for (const j of jobRows) {
@@ -187,7 +198,7 @@ export function loadExperiment(db: Database, name: string): ExperimentData {
     }
 
     const results = db
-      .prepare('SELECT r.job_id, r.name, r.value FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.experiment_id = ?')
+      .prepare(`SELECT job_id, name, value FROM results WHERE job_id IN (SELECT id FROM jobs WHERE ${inGrid})`)
       .raw(true)
       .all(row.id) as [number, string, number | null][];
     for (const [jobId, metric, value] of results) byId.get(jobId)?.results.set(metric, value);
@@ -200,7 +211,7 @@ export function loadExperiment(db: Database, name: string): ExperimentData {
         `SELECT m.job_id, m.name, m.step, m.value,
                 coalesce(m.elapsed_seconds, (SELECT e.value FROM metrics e WHERE e.job_id = m.job_id AND e.name = 'elapsed_seconds' AND e.step = m.step))
            FROM metrics m
-          WHERE m.job_id IN (SELECT id FROM jobs WHERE experiment_id = ?) AND m.name IN (${CHART_CURVES.map(() => '?').join(', ')})`,
+          WHERE m.job_id IN (SELECT id FROM jobs WHERE ${inGrid}) AND m.name IN (${CHART_CURVES.map(() => '?').join(', ')})`,
       )
       .raw(true)
       .iterate(row.id, ...CHART_CURVES) as IterableIterator<[number, string, number, number | null, number | null]>;
@@ -235,7 +246,7 @@ export function loadExperiment(db: Database, name: string): ExperimentData {
     }
 
     const counts = db
-      .prepare('SELECT job_id, name, count(*) FROM metrics WHERE job_id IN (SELECT id FROM jobs WHERE experiment_id = ?) GROUP BY job_id, name')
+      .prepare(`SELECT job_id, name, count(*) FROM metrics WHERE job_id IN (SELECT id FROM jobs WHERE ${inGrid}) GROUP BY job_id, name`)
       .raw(true)
       .all(row.id) as [number, string, number][];
     for (const [jobId, metric, n] of counts) byId.get(jobId)?.curvePoints.set(metric, n);
@@ -246,7 +257,7 @@ export function loadExperiment(db: Database, name: string): ExperimentData {
       .prepare(
         `SELECT group_concat(job_id || ',"' || replace(name, '"', '""') || '",' || step || ',' || coalesce(value, '') || ',' ||
                              coalesce(elapsed_seconds, ''), char(10))
-           FROM metrics WHERE job_id IN (SELECT id FROM jobs WHERE experiment_id = ?) GROUP BY job_id ORDER BY job_id`,
+           FROM metrics WHERE job_id IN (SELECT id FROM jobs WHERE ${inGrid}) GROUP BY job_id ORDER BY job_id`,
       )
       .raw(true)
       .all(row.id) as [string][];

@@ -289,15 +289,21 @@ export class ResultStore {
     return this.db.prepare('SELECT * FROM experiments WHERE name = ?').get(name) as ExperimentRow | undefined;
   }
 
-  /** Adds the jobs not yet known (as pending) and returns the rows of all given jobs, in the given order. */
+  /**
+   * Makes `jobs` the experiment's grid: adds the jobs not yet known (as pending), marks the experiment's other jobs
+   * (from an earlier version of its spec) as out of the grid, and returns the rows of all given jobs, in the given order.
+   */
   syncJobs(experimentId: number, jobs: NewJob[]): JobRow[] {
+    const retire = this.db.prepare('UPDATE jobs SET in_grid = 0 WHERE experiment_id = ?');
     const insert = this.db.prepare(
-      `INSERT INTO jobs (experiment_id, cell_index, config, config_hash, labels, seed, status)
-       VALUES (?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT(experiment_id, config_hash) DO UPDATE SET cell_index = excluded.cell_index, labels = excluded.labels`,
+      `INSERT INTO jobs (experiment_id, cell_index, config, config_hash, labels, seed, status, in_grid)
+       VALUES (?, ?, ?, ?, ?, ?, 'pending', 1)
+       ON CONFLICT(experiment_id, config_hash) DO UPDATE SET cell_index = excluded.cell_index, labels = excluded.labels, in_grid = 1`,
     );
     const select = this.db.prepare('SELECT * FROM jobs WHERE experiment_id = ? AND config_hash = ?');
     const setSource = this.db.prepare('UPDATE jobs SET source_job_id = ? WHERE id = ?');
     return this.db.transaction(() => {
+      retire.run(experimentId);
       const ids = jobs.map((j) => {
         insert.run(experimentId, j.cell_index, JSON.stringify(j.config), j.config_hash, JSON.stringify(j.labels), j.seed);
         return (select.get(experimentId, j.config_hash) as JobRow).id;

@@ -6,7 +6,7 @@
  *   experiments(id, name, description, spec_path, spec_yaml, spec_resolved, created_at, updated_at)
  *   jobs(id, experiment_id, cell_index, config, config_hash, labels, seed, status, attempts, started_at, ended_at,
  *        heartbeat_at, host, pid, backend, device, git_commit, error, last_step, source_job_id, pid_started, lease_until,
- *        resumed_from_step, copied_from_job_id)
+ *        resumed_from_step, copied_from_job_id, in_grid)
  *   metrics(job_id, step, name, value, elapsed_seconds)      -- curves, per step (training and evaluation)
  *   results(job_id, name, value)                             -- final numbers
  *   artifacts(job_id, name, path)                            -- files a job left behind (checkpoints)
@@ -99,6 +99,12 @@ export const MIGRATIONS: readonly string[] = [
   // training again (ResultStore.copyIdenticalJob).
   `
   ALTER TABLE jobs ADD COLUMN copied_from_job_id INTEGER REFERENCES jobs(id);
+  `,
+  // 7: whether the job is in the grid of its experiment's spec as last swept. A spec edited since (a value changed, an
+  // axis dropped) leaves its earlier jobs here, recorded as they were, but reports and status leave them out, so that
+  // two versions of a cell never mix in one table; sweeping the earlier spec again brings them back.
+  `
+  ALTER TABLE jobs ADD COLUMN in_grid INTEGER NOT NULL DEFAULT 1;
   `,
 ];
 

@@ -77,6 +77,8 @@ export interface JobRow {
   resumed_from_step: number | null;
   /** Done without training: what this identical job (same config hash) of another experiment recorded was copied. */
   copied_from_job_id: number | null;
+  /** 1: in the grid of the experiment's spec as last swept; 0: from an earlier version of the spec (migration 7). */
+  in_grid: number;
 }
 
 /** One line of job_logs: a log line of the trainer, as the coordinator received it. */
