@@ -12,7 +12,7 @@ import type { ChartConfiguration, ChartDataset } from 'chart.js';
 import { axisLabels, cellKey, type Layout } from './axes.js';
 import { fixedByBudget } from './budget.js';
 import { color, renderChart } from './chart-render.js';
-import { isFractionMetric, prettyMetric, toDisplay, unitOf } from './columns.js';
+import { isFractionMetric, metricHeader, prettyMetric, toDisplay, unitOf } from './columns.js';
 import { figure1Panels, type Figure1Panel } from './figure1.js';
 import type { ExperimentData, JobData } from './load.js';
 import { isNumericAxis, summarize } from './stats.js';
@@ -212,7 +212,7 @@ function metricVsAxis(data: ExperimentData, layout: Layout, series: CellSeries[]
       datasets.push({ label: `${l.name} (seeds)`, data: l.seeds, borderColor: color(i), backgroundColor: color(i), pointRadius: 2, showLine: false });
     }
   });
-  const yTitle = prettyMetric(metric) + (unit === 'percent' ? ' (%)' : unit === 'points' ? ' (points)' : unit === 'mib' ? ' (MiB)' : unit === 'seconds' ? ' (s)' : '');
+  const yTitle = metricHeader(metric);
   const title = `${prettyMetric(metric)} vs ${axis}`;
   const png = renderChart(lineConfig(title, axis, yTitle, datasets, { logX }));
   const safe = `${metric}-vs-${axis}`.replace(/[^A-Za-z0-9._-]/g, '_');

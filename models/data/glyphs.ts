@@ -95,8 +95,9 @@ const MORE_GLYPHS: Record<string, (u: number, v: number) => boolean> = {
 export type GlyphsVariant = 'glyphs' | 'glyphs-faint' | 'glyphs-24';
 const ALL_GLYPHS = { ...GLYPHS, ...MORE_GLYPHS };
 export const GLYPH_NAMES = Object.keys(GLYPHS);
+const GLYPH_24_NAMES = Object.keys(ALL_GLYPHS);
 /** The classes of a variant: the first twelve, or all twenty-four for 'glyphs-24'. */
-export const glyphNames = (variant: GlyphsVariant): string[] => (variant === 'glyphs-24' ? Object.keys(ALL_GLYPHS) : GLYPH_NAMES);
+export const glyphNames = (variant: GlyphsVariant): string[] => (variant === 'glyphs-24' ? GLYPH_24_NAMES : GLYPH_NAMES);
 const FAINT_SHARE = 0.2;
 const FAINT_OPACITY = 0.15;
 
